@@ -1,0 +1,300 @@
+//! Records inside a batch: both directions of Kafka's v2 record encoding.
+//!
+//! ```text
+//! length          varint   bytes after this field
+//! attributes      int8     unused, 0
+//! timestampDelta  varlong  from the batch's baseTimestamp
+//! offsetDelta     varint   from the batch's baseOffset
+//! keyLength       varint   -1 = null
+//! key             bytes
+//! valueLength     varint   -1 = null (a tombstone)
+//! value           bytes
+//! headerCount     varint
+//!   keyLength varint, key bytes, valueLength varint (-1 = null), value bytes
+//! ```
+
+use bytes::Bytes;
+
+use super::varint::{get_varint, get_varlong, put_varint, put_varlong, varlong_len};
+use crate::error::CorruptKind;
+use crate::offset::{Offset, TimestampMs};
+
+/// Smallest possible encoded record: a one-byte varint for each of length,
+/// timestampDelta, offsetDelta, keyLength, valueLength and headerCount, plus the
+/// attributes byte. Used to bound record counts read from untrusted bytes.
+pub const MIN_RECORD_BYTES: usize = 7;
+
+/// A record header (Kafka's `Header`: a string key and optional bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RecordHeader {
+    /// Header key (UTF-8 by Kafka's convention, not enforced).
+    pub key: Bytes,
+    /// Header value; `None` is null.
+    pub value: Option<Bytes>,
+}
+
+/// One record: what producers send and consumers receive.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Record {
+    /// Offset in the partition (ignored when appending: the log assigns it).
+    pub offset: Offset,
+    /// Record timestamp.
+    pub timestamp: TimestampMs,
+    /// Key; `None` is null.
+    pub key: Option<Bytes>,
+    /// Value; `None` is null (a tombstone on compacted topics).
+    pub value: Option<Bytes>,
+    /// Headers, in order.
+    pub headers: Vec<RecordHeader>,
+}
+
+impl Record {
+    /// A record with a value, an optional key and the given timestamp.
+    #[must_use]
+    pub fn new(key: Option<&[u8]>, value: &[u8], timestamp: TimestampMs) -> Self {
+        Record {
+            offset: Offset(0),
+            timestamp,
+            key: key.map(Bytes::copy_from_slice),
+            value: Some(Bytes::copy_from_slice(value)),
+            headers: Vec::new(),
+        }
+    }
+}
+
+fn bytes_len(b: Option<&Bytes>) -> usize {
+    match b {
+        None => varlong_len(-1),
+        Some(b) => varlong_len(b.len() as i64) + b.len(),
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: Option<&Bytes>) {
+    match b {
+        None => put_varint(out, -1),
+        Some(b) => {
+            put_varint(out, b.len() as i32);
+            out.extend_from_slice(b);
+        }
+    }
+}
+
+/// Encodes one record at the end of `out`.
+pub fn encode_record(out: &mut Vec<u8>, record: &Record, offset_delta: i32, timestamp_delta: i64) {
+    let mut body = 1 + varlong_len(timestamp_delta) + varlong_len(i64::from(offset_delta));
+    body += bytes_len(record.key.as_ref()) + bytes_len(record.value.as_ref());
+    body += varlong_len(record.headers.len() as i64);
+    for h in &record.headers {
+        body += bytes_len(Some(&h.key)) + bytes_len(h.value.as_ref());
+    }
+    out.reserve(body + 5);
+    put_varint(out, body as i32);
+    let start = out.len();
+    out.push(0);
+    put_varlong(out, timestamp_delta);
+    put_varint(out, offset_delta);
+    put_bytes(out, record.key.as_ref());
+    put_bytes(out, record.value.as_ref());
+    put_varint(out, record.headers.len() as i32);
+    for h in &record.headers {
+        put_bytes(out, Some(&h.key));
+        put_bytes(out, h.value.as_ref());
+    }
+    debug_assert_eq!(out.len() - start, body);
+}
+
+/// A record borrowed from a batch's (decompressed) bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    /// Absolute offset.
+    pub offset: Offset,
+    /// Record timestamp.
+    pub timestamp: TimestampMs,
+    /// Key; `None` is null.
+    pub key: Option<&'a [u8]>,
+    /// Value; `None` is null.
+    pub value: Option<&'a [u8]>,
+    /// Headers: key and optional value.
+    pub headers: Vec<(&'a [u8], Option<&'a [u8]>)>,
+}
+
+impl RecordRef<'_> {
+    /// Copies the record out, sharing `parent`'s allocation when the borrowed
+    /// slices lie inside it.
+    #[must_use]
+    pub fn to_owned_in(&self, parent: &Bytes) -> Record {
+        let share = |s: &[u8]| parent.slice_ref(s);
+        Record {
+            offset: self.offset,
+            timestamp: self.timestamp,
+            key: self.key.map(share),
+            value: self.value.map(share),
+            headers: self
+                .headers
+                .iter()
+                .map(|(k, v)| RecordHeader { key: share(k), value: v.map(share) })
+                .collect(),
+        }
+    }
+}
+
+/// Decoding state over the records part of one batch. The bytes are passed to
+/// each call so that borrowed and owned iteration share this one decoder.
+#[derive(Debug, Clone)]
+pub struct RecordCursor {
+    pos: usize,
+    base_offset: i64,
+    base_timestamp: i64,
+    /// Records left according to the batch header.
+    remaining: i64,
+    declared: i64,
+    /// Offset delta the next record must exceed.
+    last_delta: i64,
+    /// LogAppendTime batches: every record takes the batch's max timestamp.
+    override_timestamp: Option<i64>,
+}
+
+fn take_varint(buf: &[u8], pos: &mut usize, what: &'static str) -> Result<i32, CorruptKind> {
+    let (v, n) = get_varint(buf.get(*pos..).unwrap_or_default()).ok_or(CorruptKind::BadRecord(what))?;
+    *pos += n;
+    Ok(v)
+}
+
+fn take_bytes<'a>(
+    buf: &'a [u8],
+    pos: &mut usize,
+    end: usize,
+    what: &'static str,
+) -> Result<Option<&'a [u8]>, CorruptKind> {
+    let len = take_varint(buf, pos, what)?;
+    if len < 0 {
+        return if len == -1 { Ok(None) } else { Err(CorruptKind::BadRecord(what)) };
+    }
+    let stop = *pos + len as usize;
+    if stop > end {
+        return Err(CorruptKind::BadRecord(what));
+    }
+    let b = buf.get(*pos..stop).ok_or(CorruptKind::BadRecord(what))?;
+    *pos = stop;
+    Ok(Some(b))
+}
+
+impl RecordCursor {
+    /// A cursor for `count` records.
+    #[must_use]
+    pub fn new(base_offset: i64, base_timestamp: i64, count: i32, override_timestamp: Option<i64>) -> Self {
+        RecordCursor {
+            pos: 0,
+            base_offset,
+            base_timestamp,
+            remaining: i64::from(count),
+            declared: i64::from(count),
+            last_delta: -1,
+            override_timestamp,
+        }
+    }
+
+    fn decode_one<'a>(&mut self, buf: &'a [u8]) -> Result<RecordRef<'a>, CorruptKind> {
+        let pos = &mut self.pos;
+        let len = take_varint(buf, pos, "record length")?;
+        if len < 1 || *pos + len as usize > buf.len() {
+            return Err(CorruptKind::BadRecord("record length beyond batch"));
+        }
+        let end = *pos + len as usize;
+        *pos += 1; // attributes, unused in v2
+        let (ts_delta, n) =
+            get_varlong(buf.get(*pos..end).unwrap_or_default()).ok_or(CorruptKind::BadRecord("timestamp delta"))?;
+        *pos += n;
+        let offset_delta = i64::from(take_varint(buf, pos, "offset delta")?);
+        if offset_delta <= self.last_delta {
+            return Err(CorruptKind::BadRecord("offset deltas must increase"));
+        }
+        self.last_delta = offset_delta;
+        let key = take_bytes(buf, pos, end, "key")?;
+        let value = take_bytes(buf, pos, end, "value")?;
+        let count = take_varint(buf, pos, "header count")?;
+        if count < 0 || count as usize > end.saturating_sub(*pos) / 2 {
+            return Err(CorruptKind::BadRecord("header count"));
+        }
+        let mut headers = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let key = take_bytes(buf, pos, end, "header key")?.ok_or(CorruptKind::BadRecord("null header key"))?;
+            let value = take_bytes(buf, pos, end, "header value")?;
+            headers.push((key, value));
+        }
+        if *pos != end {
+            return Err(CorruptKind::BadRecord("record length does not match its fields"));
+        }
+        let timestamp = match self.override_timestamp {
+            Some(ts) => ts,
+            None => self.base_timestamp.wrapping_add(ts_delta),
+        };
+        Ok(RecordRef {
+            offset: Offset(self.base_offset.saturating_add(offset_delta) as u64),
+            timestamp: TimestampMs(timestamp),
+            key,
+            value,
+            headers,
+        })
+    }
+
+    /// The next record, or `None` after the declared count (or after an error).
+    pub fn next_record<'a>(&mut self, buf: &'a [u8]) -> Option<Result<RecordRef<'a>, CorruptKind>> {
+        if self.remaining <= 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        let r = self.decode_one(buf);
+        if r.is_err() {
+            self.remaining = 0;
+        }
+        Some(r)
+    }
+
+    /// Checks that exactly the declared records are present and well formed,
+    /// and that the last one has `last_offset_delta`.
+    ///
+    /// # Errors
+    /// The first malformed record, or a count mismatch.
+    pub fn validate_all(mut self, buf: &[u8], last_offset_delta: i32) -> Result<(), CorruptKind> {
+        let mut found = 0i64;
+        while self.pos < buf.len() {
+            if found >= self.declared {
+                return Err(CorruptKind::CountMismatch { declared: self.declared, found: found + 1 });
+            }
+            self.decode_one(buf)?;
+            found += 1;
+        }
+        if found != self.declared {
+            return Err(CorruptKind::CountMismatch { declared: self.declared, found });
+        }
+        if found > 0 && self.last_delta != i64::from(last_offset_delta) {
+            return Err(CorruptKind::BadRecord("last offset delta does not match the records"));
+        }
+        Ok(())
+    }
+}
+
+/// Owned iteration over a batch's records, sharing the batch's allocation.
+#[derive(Debug, Clone)]
+pub struct RecordIter {
+    buf: Bytes,
+    cursor: RecordCursor,
+}
+
+impl RecordIter {
+    /// Iterates the records encoded in `buf` with `cursor`'s state.
+    #[must_use]
+    pub fn new(buf: Bytes, cursor: RecordCursor) -> Self {
+        RecordIter { buf, cursor }
+    }
+}
+
+impl Iterator for RecordIter {
+    type Item = Result<Record, CorruptKind>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let buf = self.buf.clone();
+        Some(self.cursor.next_record(&buf)?.map(|r| r.to_owned_in(&buf)))
+    }
+}

@@ -1,0 +1,248 @@
+//! Appending: validation, offset assignment, segment roll and group commit.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
+use std::time::Instant;
+
+use super::{AppendInfo, Log, Writer, guard};
+use crate::batch::{self, BatchHeader, BatchSpec, Record};
+use crate::config::FsyncPolicy;
+use crate::error::{CorruptKind, Error, Result};
+use crate::index::Indexes;
+use crate::offset::{Offset, TimestampMs};
+use crate::segment::Segment;
+use crate::segment::file_name::FileKind;
+use crate::segment::recover::IndexBuilder;
+
+impl Log {
+    /// Appends `records` as one uncompressed batch (timestamps as given;
+    /// offsets assigned by the log). Returns when the batch is durable under
+    /// the log's [`FsyncPolicy`].
+    ///
+    /// # Errors
+    /// [`Error::RecordTooLarge`], [`Error::DiskFull`] (nothing written),
+    /// [`Error::Poisoned`], [`Error::Closed`], I/O errors.
+    pub fn append_records(&self, records: &[Record]) -> Result<AppendInfo> {
+        self.append_records_with(records, &BatchSpec::default())
+    }
+
+    /// Like [`Log::append_records`] with producer fields and a codec.
+    ///
+    /// # Errors
+    /// As [`Log::append_records`].
+    pub fn append_records_with(&self, records: &[Record], spec: &BatchSpec) -> Result<AppendInfo> {
+        self.check_writable()?;
+        let mut w = guard(&self.writer);
+        self.check_writable()?;
+        let mut buf = std::mem::take(&mut w.buf);
+        buf.clear();
+        let spec = BatchSpec { base_offset: self.log_end.load(Ordering::Acquire), ..*spec };
+        let encoded = batch::encode_batch(&mut buf, &spec, records).map_err(Error::InvalidBatch);
+        let result = encoded.and_then(|()| {
+            let header = BatchHeader::parse(&buf).map_err(Error::InvalidBatch)?;
+            self.check_size(header.total_size())?;
+            self.write_locked(&mut w, &buf, &[header])
+        });
+        w.buf = buf;
+        drop(w);
+        self.finish(result?)
+    }
+
+    /// Appends one or more record batches in Kafka's format, exactly as given
+    /// except for their base offsets, which the log assigns. Every batch is
+    /// checked first (header, size, CRC, records); nothing is written unless
+    /// all are valid.
+    ///
+    /// # Errors
+    /// [`Error::InvalidBatch`], [`Error::RecordTooLarge`], and as [`Log::append_records`].
+    pub fn append(&self, batches: &[u8]) -> Result<AppendInfo> {
+        self.check_writable()?;
+        let max_decompressed = self.config.max_decompressed_bytes as usize;
+        let mut headers = Vec::new();
+        let mut pos = 0usize;
+        while pos < batches.len() {
+            let rest = batches.get(pos..).unwrap_or_default();
+            let h = batch::parse_header_complete(rest).map_err(Error::InvalidBatch)?;
+            self.check_size(h.total_size())?;
+            batch::validate(rest, max_decompressed).map_err(Error::InvalidBatch)?;
+            if h.records_count == 0 {
+                return Err(Error::InvalidBatch(CorruptKind::BadRecord("a batch needs at least one record")));
+            }
+            headers.push(h);
+            pos += h.total_size() as usize;
+        }
+        if headers.is_empty() {
+            return Err(Error::InvalidBatch(CorruptKind::truncated(batch::BATCH_HEADER_BYTES, batches.len())));
+        }
+        let mut w = guard(&self.writer);
+        self.check_writable()?;
+        let mut buf = std::mem::take(&mut w.buf);
+        buf.clear();
+        buf.extend_from_slice(batches);
+        let mut next = self.log_end.load(Ordering::Acquire);
+        let mut at = 0usize;
+        for h in &mut headers {
+            batch::set_base_offset(buf.get_mut(at..).unwrap_or_default(), next);
+            h.base_offset = next as i64;
+            next = h.next_offset();
+            at += h.total_size() as usize;
+        }
+        let result = self.write_locked(&mut w, &buf, &headers);
+        w.buf = buf;
+        drop(w);
+        self.finish(result?)
+    }
+
+    fn check_size(&self, size: u64) -> Result<()> {
+        let max = u64::from(self.config.max_message_bytes);
+        if size > max {
+            return Err(Error::RecordTooLarge { size, max });
+        }
+        Ok(())
+    }
+
+    /// Whether the active segment must roll before `len` more bytes of
+    /// batches ending at `last_offset` with max timestamp `max_ts`.
+    fn should_roll(&self, w: &Writer, active: &Segment, len: u64, last_offset: u64, max_ts: i64) -> bool {
+        let size = active.size();
+        if size == 0 {
+            return false;
+        }
+        let c = &self.config;
+        let index_full = (active.index_entries() + 2) * crate::index::TIME_ENTRY_BYTES > c.segment_index_bytes as usize;
+        size + len > u64::from(c.segment_bytes)
+            || index_full
+            || last_offset - active.base_offset() > u64::from(u32::MAX)
+            || w.first_timestamp.is_some_and(|first| max_ts.saturating_sub(first) > c.segment_ms as i64)
+    }
+
+    /// Writes checked batches (offsets already assigned) under the writer lock.
+    fn write_locked(&self, w: &mut Writer, buf: &[u8], headers: &[BatchHeader]) -> Result<(AppendInfo, u64)> {
+        let (first, last) = match (headers.first(), headers.last()) {
+            (Some(f), Some(l)) => (*f, *l),
+            _ => return Err(Error::InvalidBatch(CorruptKind::BadRecord("no batches"))),
+        };
+        let max_ts = headers.iter().map(|h| h.max_timestamp).max().unwrap_or(i64::MIN);
+        let mut active = self.active()?;
+        if self.should_roll(w, &active, buf.len() as u64, last.last_offset(), max_ts) {
+            self.roll(w)?;
+            active = self.active()?;
+        }
+        let start = active.size();
+        let saved = w.builder.clone();
+        w.entries.clear();
+        let mut pos = start;
+        let mut last_time = active.last_time_entry();
+        for h in headers {
+            let e = w.builder.on_batch(h, pos, last_time);
+            last_time = e.1.or(last_time);
+            w.entries.push(e);
+            pos += h.total_size();
+        }
+        if let Err(e) = active.write_batches(buf, start, &w.entries) {
+            w.builder = saved;
+            // Cut the partial write back so nothing half-written is ever
+            // visible; if even that fails the file state is unknown.
+            if let Err(cut) = active.log_file().set_len(start) {
+                return Err(self.poison(Error::io("truncate", active.path(FileKind::Log), cut)));
+            }
+            return Err(e);
+        }
+        w.first_timestamp.get_or_insert(first.max_timestamp);
+        let next = last.next_offset();
+        active.publish(start + buf.len() as u64, next, max_ts);
+        self.log_end.store(next, Ordering::Release);
+        let info = AppendInfo {
+            base_offset: Offset(first.base_offset as u64),
+            last_offset: Offset(last.last_offset()),
+            max_timestamp: TimestampMs(max_ts),
+            batches: headers.len() as u32,
+        };
+        if let FsyncPolicy::IntervalMs(ms) = self.config.fsync {
+            if w.last_sync.elapsed().as_millis() >= u128::from(ms) {
+                active.log_file().sync_data().map_err(|e| self.poison(Error::io("fsync", active.path(FileKind::Log), e)))?;
+                w.last_sync = Instant::now();
+                self.mark_synced(next, None);
+            }
+        }
+        Ok((info, next))
+    }
+
+    /// After the writer lock is released: waits for durability if the policy
+    /// asks for it.
+    fn finish(&self, (info, next): (AppendInfo, u64)) -> Result<AppendInfo> {
+        if self.config.fsync == FsyncPolicy::EveryBatch {
+            self.wait_durable(next)?;
+        }
+        Ok(info)
+    }
+
+    /// Group commit: the first waiter syncs for everyone written so far;
+    /// the others wait for it and return if it covered them.
+    fn wait_durable(&self, upto: u64) -> Result<()> {
+        let mut st = guard(&self.sync);
+        loop {
+            if self.poisoned.load(Ordering::Acquire) {
+                return Err(Error::Poisoned { path: self.dir.clone() });
+            }
+            if st.synced_upto >= upto {
+                return Ok(());
+            }
+            if st.in_progress {
+                st = self.synced.wait(st).unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            st.in_progress = true;
+            let epoch = st.epoch;
+            drop(st);
+            // Read the end before the segment: a roll syncs the old segment
+            // before publishing the new one, so everything below `target`
+            // is either in `active` or already synced.
+            let target = self.log_end.load(Ordering::Acquire);
+            let active = self.active();
+            let result = active.and_then(|a| a.log_file().sync_data().map_err(|e| Error::io("fsync", a.path(FileKind::Log), e)));
+            st = guard(&self.sync);
+            st.in_progress = false;
+            match result {
+                Ok(()) => {
+                    if st.epoch == epoch {
+                        st.synced_upto = st.synced_upto.max(target);
+                    }
+                    self.synced.notify_all();
+                }
+                Err(e) => {
+                    drop(st);
+                    return Err(self.poison(e));
+                }
+            }
+        }
+    }
+
+    /// Seals the active segment and starts a new one at the end offset.
+    pub(super) fn roll(&self, w: &mut Writer) -> Result<()> {
+        let old = self.active()?;
+        let final_time = w.builder.time_entry(old.last_time_entry());
+        old.seal(final_time).map_err(|e| self.poison(e))?;
+        let base = self.log_end.load(Ordering::Acquire);
+        let c = &self.config;
+        let seg = match Segment::create(&self.fs, &self.dir, base, c.segment_index_bytes, c.index_interval_bytes) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                // Keep appending to the old segment rather than lose the log.
+                old.reactivate(c.segment_index_bytes)?;
+                return Err(e);
+            }
+        };
+        self.fs.sync_dir(&self.dir).map_err(|e| self.poison(Error::io("fsync", &self.dir, e)))?;
+        let mut list = Vec::clone(&self.snapshot());
+        list.push(seg);
+        self.segments.store(Arc::new(list));
+        w.builder = IndexBuilder::new(base, c.index_interval_bytes, 0, &Indexes::default());
+        w.first_timestamp = None;
+        self.mark_synced(base, None);
+        w.checkpoint.recovery_point = base;
+        w.checkpoint.recovery_segment = base;
+        w.checkpoint.recovery_position = 0;
+        self.write_checkpoint(&w.checkpoint)
+    }
+}

@@ -1,0 +1,296 @@
+//! The log of one partition: a list of segments, one writer, many readers.
+//!
+//! Readers load an immutable snapshot of the segment list (`ArcSwap`) and the
+//! published end offset; they never take the writer's lock. The writer
+//! appends under a mutex, publishes the new size and end offset, and then —
+//! outside the lock — waits for a shared `fdatasync` (group commit).
+
+mod append;
+mod open;
+mod read;
+mod truncate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+
+pub use self::read::{ReadResult, Records};
+use crate::checkpoint::{CHECKPOINT_FILE, Checkpoint};
+use crate::config::LogConfig;
+use crate::error::{Error, Result};
+use crate::fs::{FileSystem, StdFs};
+use crate::index::{OffsetEntry, TimeEntry};
+use crate::offset::{Offset, TimestampMs};
+use crate::segment::recover::IndexBuilder;
+use crate::segment::{Segment, SegmentInfo};
+
+/// Marker file written by a clean close; its absence at open means recovery.
+pub const CLEAN_SHUTDOWN_FILE: &str = ".logsync_cleanshutdown";
+/// Advisory lock file: one process per partition directory.
+pub const LOCK_FILE: &str = ".lock";
+
+/// Where a successful append put the records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the first record.
+    pub base_offset: Offset,
+    /// Offset of the last record.
+    pub last_offset: Offset,
+    /// Greatest record timestamp in the append.
+    pub max_timestamp: TimestampMs,
+    /// Number of batches written.
+    pub batches: u32,
+}
+
+/// Sizes and offsets of a log, for `topic describe`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogStats {
+    /// First offset readers can get.
+    pub log_start_offset: Offset,
+    /// Offset the next append gets.
+    pub log_end_offset: Offset,
+    /// Segment by segment, oldest first.
+    pub segments: Vec<SegmentInfo>,
+    /// Bytes of all `.log` files.
+    pub size_bytes: u64,
+    /// Offset up to which the log is known durable with its indexes.
+    pub recovery_point: Offset,
+}
+
+struct Writer {
+    /// Encoding buffer, reused.
+    buf: Vec<u8>,
+    entries: Vec<(Option<OffsetEntry>, Option<TimeEntry>)>,
+    builder: IndexBuilder,
+    /// Max timestamp of the first batch of the active segment (`segment.ms`).
+    first_timestamp: Option<i64>,
+    checkpoint: Checkpoint,
+    last_sync: Instant,
+}
+
+#[derive(Debug, Default)]
+struct SyncState {
+    /// Every offset below this is durable.
+    synced_upto: u64,
+    /// A thread is in `fdatasync` for the group.
+    in_progress: bool,
+    /// Bumped by `truncate_suffix` so an in-flight sync cannot claim offsets
+    /// that were cut and written again.
+    epoch: u64,
+}
+
+/// A partition's log. `Send + Sync`: share it with an `Arc`.
+pub struct Log {
+    dir: PathBuf,
+    fs: Arc<dyn FileSystem>,
+    config: LogConfig,
+    segments: ArcSwap<Vec<Arc<Segment>>>,
+    log_start: AtomicU64,
+    log_end: AtomicU64,
+    writer: Mutex<Writer>,
+    sync: Mutex<SyncState>,
+    synced: Condvar,
+    poisoned: AtomicBool,
+    closed: AtomicBool,
+    lock_file: Mutex<Option<Box<dyn fmt::Debug + Send + Sync>>>,
+}
+
+impl fmt::Debug for Log {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Log")
+            .field("dir", &self.dir)
+            .field("log_start", &self.log_start)
+            .field("log_end", &self.log_end)
+            .finish_non_exhaustive()
+    }
+}
+
+fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Log {
+    /// Opens (or creates) the log in `dir` on the real file system,
+    /// recovering it if it was not closed cleanly.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] if another process has it open, [`Error::Corrupt`]
+    /// for damage that is not a torn tail, I/O errors.
+    pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<Log> {
+        Self::open_with(dir, config, Arc::new(StdFs))
+    }
+
+    /// Like [`Log::open`], on any [`FileSystem`] (tests inject faults here).
+    ///
+    /// # Errors
+    /// As [`Log::open`].
+    pub fn open_with(dir: impl AsRef<Path>, config: LogConfig, fs: Arc<dyn FileSystem>) -> Result<Log> {
+        open::open(dir.as_ref(), config, fs)
+    }
+
+    /// The partition directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The configuration it was opened with.
+    #[must_use]
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// First offset readers can get.
+    #[must_use]
+    pub fn log_start_offset(&self) -> Offset {
+        Offset(self.log_start.load(Ordering::Acquire))
+    }
+
+    /// Offset the next append gets.
+    #[must_use]
+    pub fn log_end_offset(&self) -> Offset {
+        Offset(self.log_end.load(Ordering::Acquire))
+    }
+
+    fn snapshot(&self) -> Arc<Vec<Arc<Segment>>> {
+        self.segments.load_full()
+    }
+
+    fn active(&self) -> Result<Arc<Segment>> {
+        self.segments.load().last().cloned().ok_or(Error::Closed)
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(Error::Poisoned { path: self.dir.clone() });
+        }
+        Ok(())
+    }
+
+    /// Marks the log unusable for writes after a failed fsync (or a write
+    /// that could not be undone) and returns the error to report.
+    fn poison(&self, cause: Error) -> Error {
+        tracing::error!(dir = %self.dir.display(), error = %cause, "poisoning log: writes refused until it is reopened");
+        self.poisoned.store(true, Ordering::Release);
+        self.synced.notify_all();
+        cause
+    }
+
+    fn write_checkpoint(&self, c: &Checkpoint) -> Result<()> {
+        let path = self.dir.join(CHECKPOINT_FILE);
+        crate::fs::write_atomic(self.fs.as_ref(), &path, &c.encode()).map_err(|e| Error::io("write", &path, e))
+    }
+
+    /// Forces everything appended so far to disk (log and indexes) and moves
+    /// the recovery point to the end, so a crash later re-checks only what
+    /// comes after.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`], or the failed fsync (which poisons the log).
+    pub fn flush(&self) -> Result<()> {
+        self.check_writable()?;
+        let mut w = guard(&self.writer);
+        self.flush_locked(&mut w)
+    }
+
+    fn flush_locked(&self, w: &mut Writer) -> Result<()> {
+        let active = self.active()?;
+        let end = self.log_end.load(Ordering::Acquire);
+        active.sync().map_err(|e| self.poison(e))?;
+        w.last_sync = Instant::now();
+        self.mark_synced(end, None);
+        w.checkpoint.recovery_point = end;
+        w.checkpoint.recovery_segment = active.base_offset();
+        w.checkpoint.recovery_position = active.size();
+        self.write_checkpoint(&w.checkpoint)
+    }
+
+    /// For `FsyncPolicy::IntervalMs`: syncs if the interval has passed since
+    /// the last sync. A background thread of the embedding program calls this.
+    ///
+    /// # Errors
+    /// As [`Log::flush`].
+    pub fn flush_if_due(&self) -> Result<()> {
+        if let crate::config::FsyncPolicy::IntervalMs(ms) = self.config.fsync {
+            let mut w = guard(&self.writer);
+            if w.last_sync.elapsed().as_millis() >= u128::from(ms) {
+                self.check_writable()?;
+                self.flush_locked(&mut w)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn mark_synced(&self, upto: u64, epoch: Option<u64>) {
+        let mut st = guard(&self.sync);
+        if epoch.is_none_or(|e| e == st.epoch) {
+            st.synced_upto = st.synced_upto.max(upto);
+        }
+        drop(st);
+        self.synced.notify_all();
+    }
+
+    /// Closes the log cleanly: syncs, trims the index files, writes the
+    /// checkpoint and the clean-shutdown marker. Later calls do nothing;
+    /// other operations then fail with [`Error::Closed`].
+    ///
+    /// # Errors
+    /// I/O errors; the marker is then not written and the next open recovers.
+    pub fn close(&self) -> Result<()> {
+        let mut w = guard(&self.writer);
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let result = (|| {
+            if self.poisoned.load(Ordering::Acquire) {
+                return Err(Error::Poisoned { path: self.dir.clone() });
+            }
+            let active = self.active()?;
+            let final_time = w.builder.time_entry(active.last_time_entry());
+            active.seal(final_time)?;
+            let end = self.log_end.load(Ordering::Acquire);
+            w.checkpoint.recovery_point = end;
+            w.checkpoint.recovery_segment = active.base_offset();
+            w.checkpoint.recovery_position = active.size();
+            self.write_checkpoint(&w.checkpoint)?;
+            let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
+            crate::fs::write_atomic(self.fs.as_ref(), &marker, b"").map_err(|e| Error::io("write", &marker, e))
+        })();
+        guard(&self.lock_file).take();
+        self.synced.notify_all();
+        result
+    }
+
+    /// Sizes, offsets and segments.
+    ///
+    /// # Errors
+    /// I/O errors or corruption met while loading a segment's indexes.
+    pub fn stats(&self) -> Result<LogStats> {
+        let segments = self.snapshot().iter().map(|s| s.info()).collect::<Result<Vec<_>>>()?;
+        let recovery_point = Offset(guard(&self.writer).checkpoint.recovery_point);
+        Ok(LogStats {
+            log_start_offset: self.log_start_offset(),
+            log_end_offset: self.log_end_offset(),
+            size_bytes: segments.iter().map(|s| s.size).sum(),
+            segments,
+            recovery_point,
+        })
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        if !self.closed.load(Ordering::Acquire) {
+            if let Err(e) = self.close() {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "closing log on drop failed; it will be recovered on next open");
+            }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Opening a log: the recovery protocol (see docs/FORMAT.md).
+//!
+//! 1. Take the directory lock; remove leftovers (`*.deleted`, `*.tmp`).
+//! 2. Read the checkpoint (log start offset, recovery point).
+//! 3. Clean-shutdown marker present: trust every segment; load the active
+//!    segment's indexes and scan the few bytes past its last index entry.
+//! 4. Otherwise: re-validate every batch from the recovery point on (CRC,
+//!    offsets), rebuilding indexes as it goes; cut a torn tail of the last
+//!    segment; report anything else as corruption.
+//! 5. Remove the marker (fsync the directory) before the first append, so a
+//!    crash from now on is seen as unclean.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+
+use super::{CLEAN_SHUTDOWN_FILE, LOCK_FILE, Log, SyncState, Writer};
+use crate::checkpoint::{CHECKPOINT_FILE, Checkpoint};
+use crate::config::LogConfig;
+use crate::error::{Error, Result};
+use crate::fs::{FileSystem, OpenMode, read_up_to};
+use crate::index::{Indexes, OffsetEntry, TimeEntry};
+use crate::segment::file_name::{FileKind, parse_file_name};
+use crate::segment::recover::{IndexBuilder, Stop};
+use crate::segment::{Segment, file_name};
+
+fn read_checkpoint(fs: &dyn FileSystem, dir: &Path) -> Option<Checkpoint> {
+    let path = dir.join(CHECKPOINT_FILE);
+    let file = fs.open(&path, OpenMode::Read).ok()?;
+    let mut buf = vec![0u8; 128];
+    let n = read_up_to(file.as_ref(), &mut buf, 0).ok()?;
+    buf.truncate(n);
+    match Checkpoint::decode(&buf) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "damaged checkpoint ignored; the whole log is re-validated");
+            None
+        }
+    }
+}
+
+pub(super) fn open(dir: &Path, config: LogConfig, fs: Arc<dyn FileSystem>) -> Result<Log> {
+    config.validate()?;
+    fs.create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+    let lock_path = dir.join(LOCK_FILE);
+    let lock_file = fs.lock(&lock_path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::WouldBlock { Error::Locked { path: lock_path.clone() } } else { Error::io("lock", &lock_path, e) }
+    })?;
+
+    let mut bases = Vec::new();
+    for path in fs.read_dir(dir).map_err(|e| Error::io("list", dir, e))? {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        if name.ends_with(file_name::DELETED_SUFFIX) || name.ends_with(".tmp") {
+            fs.remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+        } else if let Some((base, FileKind::Log)) = parse_file_name(name) {
+            bases.push(base);
+        }
+    }
+    bases.sort_unstable();
+
+    let clean = fs.exists(&dir.join(CLEAN_SHUTDOWN_FILE));
+    let found = read_checkpoint(fs.as_ref(), dir);
+    let mut checkpoint = found.unwrap_or_default();
+    let clean = clean && found.is_some();
+
+    // Segments wholly below the log start (a crash during truncate_prefix).
+    while bases.len() > 1 && bases.get(1).is_some_and(|&b| b <= checkpoint.log_start_offset) {
+        let base = bases.remove(0);
+        for kind in [FileKind::Log, FileKind::Index, FileKind::TimeIndex] {
+            let p = file_name::file_path(dir, base, kind);
+            if fs.exists(&p) {
+                fs.remove_file(&p).map_err(|e| Error::io("remove", &p, e))?;
+            }
+        }
+    }
+
+    let mut segments = Vec::with_capacity(bases.len().max(1));
+    for &base in &bases {
+        segments.push(Arc::new(Segment::open(&fs, dir, base, config.index_interval_bytes)?));
+    }
+    if segments.is_empty() {
+        let base = checkpoint.log_start_offset;
+        segments.push(Arc::new(Segment::create(&fs, dir, base, config.segment_index_bytes, config.index_interval_bytes)?));
+        fs.sync_dir(dir).map_err(|e| Error::io("fsync", dir, e))?;
+        checkpoint = Checkpoint { log_start_offset: base, recovery_point: base, recovery_segment: base, recovery_position: 0 };
+    } else if clean {
+        let last = segments.last().ok_or(Error::Closed)?;
+        last.reactivate(config.segment_index_bytes)?;
+    } else {
+        recover(&segments, &checkpoint, &config)?;
+    }
+
+    let active = segments.last().ok_or(Error::Closed)?;
+    let info = active.info()?;
+    let log_end = info.next_offset;
+    let first_base = segments.first().map_or(0, |s| s.base_offset());
+    let log_start = checkpoint.log_start_offset.max(first_base).min(log_end);
+    let idx = active.indexes()?;
+    let since = idx.offsets.last().map_or(info.size, |e| info.size - u64::from(e.position));
+    let builder = IndexBuilder::new(active.base_offset(), config.index_interval_bytes, since, &idx);
+
+    // From here on a crash must be seen as unclean.
+    let marker = dir.join(CLEAN_SHUTDOWN_FILE);
+    if fs.exists(&marker) {
+        fs.remove_file(&marker).map_err(|e| Error::io("remove", &marker, e))?;
+    }
+    active.sync()?;
+    fs.sync_dir(dir).map_err(|e| Error::io("fsync", dir, e))?;
+    checkpoint.log_start_offset = log_start;
+    checkpoint.recovery_point = log_end;
+    checkpoint.recovery_segment = active.base_offset();
+    checkpoint.recovery_position = info.size;
+    let log = Log {
+        dir: dir.to_path_buf(),
+        fs,
+        segments: ArcSwap::from_pointee(segments),
+        log_start: AtomicU64::new(log_start),
+        log_end: AtomicU64::new(log_end),
+        writer: Mutex::new(Writer {
+            buf: Vec::new(),
+            entries: Vec::new(),
+            builder,
+            first_timestamp: None,
+            checkpoint,
+            last_sync: Instant::now(),
+        }),
+        sync: Mutex::new(SyncState { synced_upto: log_end, in_progress: false, epoch: 0 }),
+        synced: Condvar::new(),
+        poisoned: AtomicBool::new(false),
+        closed: AtomicBool::new(false),
+        lock_file: Mutex::new(Some(lock_file)),
+        config,
+    };
+    log.write_checkpoint(&checkpoint)?;
+    Ok(log)
+}
+
+/// Re-validates every segment from the one holding the recovery point.
+fn recover(segments: &[Arc<Segment>], checkpoint: &Checkpoint, config: &LogConfig) -> Result<()> {
+    let rp = checkpoint.recovery_point;
+    let first = segments.iter().rposition(|s| s.base_offset() <= rp).unwrap_or(0);
+    let last = segments.len() - 1;
+    for (i, seg) in segments.iter().enumerate().skip(first) {
+        let base = seg.base_offset();
+        // Start at the recovery point inside its segment, keeping the index
+        // entries below it; anything else is scanned from the start.
+        let (from, mut idx, next) = if base == checkpoint.recovery_segment && checkpoint.recovery_position > 0 {
+            let pos = checkpoint.recovery_position;
+            let mut idx = seg.raw_index_entries();
+            idx.offsets.retain(|e| u64::from(e.position) < pos);
+            idx.times.retain(|e| e.relative_offset < (rp.saturating_sub(base)) as u32);
+            if !(OffsetEntry::is_sane(&idx.offsets, pos) && TimeEntry::is_sane(&idx.times, u32::MAX)) {
+                idx = Indexes::default();
+                (0, idx, base)
+            } else {
+                (pos, idx, rp)
+            }
+        } else {
+            (0, Indexes::default(), base)
+        };
+        let since = idx.offsets.last().map_or(from, |e| from - u64::from(e.position));
+        let mut builder = IndexBuilder::new(base, config.index_interval_bytes, since, &idx);
+        let out = seg.scan_from(from, next, &mut builder, &mut idx)?;
+        match out.stop {
+            None => {}
+            Some(Stop::Torn { position, kind }) if i == last => {
+                tracing::warn!(segment = %seg.path(FileKind::Log).display(), position, %kind, "cutting torn tail");
+                seg.cut_torn_tail(position)?;
+            }
+            Some(Stop::Torn { position, kind } | Stop::Corrupt { position, kind }) => {
+                return Err(Error::Corrupt { path: seg.path(FileKind::Log), position, kind });
+            }
+        }
+        seg.set_recovered_size(out.valid_end);
+        if i == last {
+            seg.install_recovered(idx, out.next_offset, builder.max_timestamp, config.segment_index_bytes)?;
+        } else {
+            idx.times.extend(builder.time_entry(idx.times.last().copied()));
+            seg.install_sealed(idx, out.next_offset, builder.max_timestamp)?;
+        }
+    }
+    Ok(())
+}

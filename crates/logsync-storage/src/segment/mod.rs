@@ -1,0 +1,635 @@
+//! One segment: a `.log` file of record batches and its two sparse indexes.
+//!
+//! The writer appends to the active segment under the log's writer lock and
+//! then publishes the new size; readers only ever read below the published
+//! size, so they never see a partial batch and never wait for the writer.
+
+pub mod file_name;
+pub mod recover;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use self::file_name::{DELETED_SUFFIX, FileKind, file_path};
+use self::recover::{IndexBuilder, ScanOutcome, Stop};
+use crate::batch::{self, BATCH_HEADER_BYTES, BatchHeader};
+use crate::error::{CorruptKind, Error, Result};
+use crate::fs::{FileSystem, FsFile, OpenMode, read_exact_at, read_up_to, write_all_at};
+use crate::index::{Indexes, OFFSET_ENTRY_BYTES, OffsetEntry, TIME_ENTRY_BYTES, TimeEntry};
+
+/// Open handles of the index files, kept only while the segment is active.
+#[derive(Debug)]
+struct IndexFiles {
+    offsets: Arc<dyn FsFile>,
+    times: Arc<dyn FsFile>,
+}
+
+/// What the segment holds, as far as readers may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// First offset the segment may hold (its file name).
+    pub base_offset: u64,
+    /// Offset after its last batch.
+    pub next_offset: u64,
+    /// Bytes of valid batches.
+    pub size: u64,
+    /// Greatest record timestamp, `i64::MIN` when empty.
+    pub max_timestamp: i64,
+}
+
+/// A segment shared by the writer and any number of readers.
+#[derive(Debug)]
+pub struct Segment {
+    base_offset: u64,
+    dir: PathBuf,
+    fs: Arc<dyn FileSystem>,
+    log: Arc<dyn FsFile>,
+    /// `index.interval.bytes`, for rebuilding indexes.
+    index_interval: u32,
+    /// Published size: bytes below it are whole, checked batches.
+    size: AtomicU64,
+    /// Offset after the last published batch; `u64::MAX` until computed.
+    next_offset: AtomicU64,
+    max_timestamp: AtomicI64,
+    /// `None` until first needed (sealed segments load lazily).
+    indexes: RwLock<Option<Indexes>>,
+    index_files: Mutex<Option<IndexFiles>>,
+    /// Set once the segment has left the log: its files go when the last
+    /// reader drops it.
+    deleted: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Segment {
+    /// Creates the files of a new, empty segment (index files preallocated).
+    ///
+    /// # Errors
+    /// I/O errors creating the files.
+    pub fn create(fs: &Arc<dyn FileSystem>, dir: &Path, base_offset: u64, index_bytes: u32, index_interval: u32) -> Result<Segment> {
+        let path = file_path(dir, base_offset, FileKind::Log);
+        let log = fs.open(&path, OpenMode::CreateTruncate).map_err(|e| Error::io("create", &path, e))?;
+        let files = Self::create_index_files(fs, dir, base_offset, index_bytes)?;
+        Ok(Segment {
+            base_offset,
+            dir: dir.to_path_buf(),
+            fs: Arc::clone(fs),
+            log,
+            index_interval,
+            size: AtomicU64::new(0),
+            next_offset: AtomicU64::new(base_offset),
+            max_timestamp: AtomicI64::new(i64::MIN),
+            indexes: RwLock::new(Some(Indexes::default())),
+            index_files: Mutex::new(Some(files)),
+            deleted: AtomicBool::new(false),
+        })
+    }
+
+    fn create_index_files(fs: &Arc<dyn FileSystem>, dir: &Path, base: u64, index_bytes: u32) -> Result<IndexFiles> {
+        let open = |kind: FileKind, entry: usize| -> Result<Arc<dyn FsFile>> {
+            let path = file_path(dir, base, kind);
+            let f = fs.open(&path, OpenMode::CreateTruncate).map_err(|e| Error::io("create", &path, e))?;
+            let prealloc = u64::from(index_bytes) / entry as u64 * entry as u64;
+            f.set_len(prealloc).map_err(|e| Error::io("preallocate", &path, e))?;
+            Ok(f)
+        };
+        Ok(IndexFiles { offsets: open(FileKind::Index, OFFSET_ENTRY_BYTES)?, times: open(FileKind::TimeIndex, TIME_ENTRY_BYTES)? })
+    }
+
+    /// Opens an existing segment whose `.log` is `size` bytes of valid batches.
+    /// Indexes are loaded when first needed.
+    ///
+    /// # Errors
+    /// I/O errors opening the log file.
+    pub fn open(fs: &Arc<dyn FileSystem>, dir: &Path, base_offset: u64, index_interval: u32) -> Result<Segment> {
+        let path = file_path(dir, base_offset, FileKind::Log);
+        let log = fs.open(&path, OpenMode::ReadWrite).map_err(|e| Error::io("open", &path, e))?;
+        let size = log.len().map_err(|e| Error::io("stat", &path, e))?;
+        Ok(Segment {
+            base_offset,
+            dir: dir.to_path_buf(),
+            fs: Arc::clone(fs),
+            log,
+            index_interval,
+            size: AtomicU64::new(size),
+            next_offset: AtomicU64::new(u64::MAX),
+            max_timestamp: AtomicI64::new(i64::MIN),
+            indexes: RwLock::new(None),
+            index_files: Mutex::new(None),
+            deleted: AtomicBool::new(false),
+        })
+    }
+
+    /// First offset the segment may hold.
+    #[must_use]
+    pub fn base_offset(&self) -> u64 {
+        self.base_offset
+    }
+
+    /// Published size in bytes.
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+
+    /// Path of one of the segment's files.
+    #[must_use]
+    pub fn path(&self, kind: FileKind) -> PathBuf {
+        file_path(&self.dir, self.base_offset, kind)
+    }
+
+    /// The `.log` file handle.
+    #[must_use]
+    pub fn log_file(&self) -> &Arc<dyn FsFile> {
+        &self.log
+    }
+
+    fn corrupt(&self, position: u64, kind: CorruptKind) -> Error {
+        Error::Corrupt { path: self.path(FileKind::Log), position, kind }
+    }
+
+    /// Offset after the last batch, greatest timestamp and size (loads the
+    /// indexes of a sealed segment the first time).
+    ///
+    /// # Errors
+    /// I/O errors or corruption found while loading.
+    pub fn info(&self) -> Result<SegmentInfo> {
+        self.ensure_indexes()?;
+        Ok(SegmentInfo {
+            base_offset: self.base_offset,
+            next_offset: self.next_offset.load(Ordering::Acquire),
+            size: self.size(),
+            max_timestamp: self.max_timestamp.load(Ordering::Acquire),
+        })
+    }
+
+    // ----- indexes -------------------------------------------------------
+
+    fn read_whole(&self, kind: FileKind) -> Option<Vec<u8>> {
+        let path = self.path(kind);
+        let f = self.fs.open(&path, OpenMode::Read).ok()?;
+        let len = f.len().ok()?;
+        let mut buf = vec![0u8; usize::try_from(len).ok()?];
+        read_exact_at(f.as_ref(), &mut buf, 0).ok()?;
+        Some(buf)
+    }
+
+    /// Loads the index files if not loaded; rebuilds them from the log when
+    /// they are missing or fail the sanity check.
+    fn ensure_indexes(&self) -> Result<()> {
+        if self.indexes.read().unwrap_or_else(PoisonError::into_inner).is_some() {
+            return Ok(());
+        }
+        let mut guard = self.indexes.write().unwrap_or_else(PoisonError::into_inner);
+        if guard.is_some() {
+            return Ok(());
+        }
+        let size = self.size();
+        let loaded = match (self.read_whole(FileKind::Index), self.read_whole(FileKind::TimeIndex)) {
+            (Some(o), Some(t)) if o.len() % OFFSET_ENTRY_BYTES == 0 && t.len() % TIME_ENTRY_BYTES == 0 => {
+                let idx = Indexes { offsets: OffsetEntry::decode_all(&o), times: TimeEntry::decode_all(&t) };
+                let max_rel = u32::MAX;
+                (OffsetEntry::is_sane(&idx.offsets, size) && TimeEntry::is_sane(&idx.times, max_rel)).then_some(idx)
+            }
+            _ => None,
+        };
+        let idx = match loaded {
+            Some(idx) => {
+                // Trusted indexes: scan only past the last offset entry to
+                // find the end offset and the latest timestamps.
+                let (from, since) = idx.offsets.last().map_or((0, 0), |e| (u64::from(e.position), 0));
+                let mut builder = IndexBuilder::new(self.base_offset, u32::MAX, since, &idx);
+                let mut scratch = idx.clone();
+                let out = recover::scan(self.log.as_ref(), from, size, self.base_offset, &mut builder, &mut scratch)
+                    .map_err(|e| Error::io("read", self.path(FileKind::Log), e))?;
+                if out.stop.is_some() || out.valid_end != size {
+                    tracing::warn!(segment = %self.path(FileKind::Log).display(), "index does not match the log; rebuilding it");
+                    self.rebuild_into(size)?
+                } else {
+                    self.set_meta(out.next_offset, builder.max_timestamp);
+                    idx
+                }
+            }
+            None => {
+                tracing::warn!(segment = %self.path(FileKind::Log).display(), "index files missing or damaged; rebuilding them");
+                self.rebuild_into(size)?
+            }
+        };
+        *guard = Some(idx);
+        Ok(())
+    }
+
+    fn set_meta(&self, next_offset: u64, max_timestamp: i64) {
+        self.next_offset.store(next_offset, Ordering::Release);
+        self.max_timestamp.store(max_timestamp, Ordering::Release);
+    }
+
+    /// Scans the whole log (CRC checked) and writes fresh index files.
+    fn rebuild_into(&self, size: u64) -> Result<Indexes> {
+        let mut idx = Indexes::default();
+        let mut builder = IndexBuilder::new(self.base_offset, self.index_interval, 0, &idx);
+        let out = recover::scan(self.log.as_ref(), 0, size, self.base_offset, &mut builder, &mut idx)
+            .map_err(|e| Error::io("read", self.path(FileKind::Log), e))?;
+        if let Some(stop) = out.stop {
+            let (Stop::Torn { position, kind } | Stop::Corrupt { position, kind }) = stop;
+            return Err(self.corrupt(position, kind));
+        }
+        idx.times.extend(builder.time_entry(idx.times.last().copied()));
+        self.set_meta(out.next_offset, builder.max_timestamp);
+        self.write_index_files(&idx)?;
+        Ok(idx)
+    }
+
+    fn write_index_files(&self, idx: &Indexes) -> Result<()> {
+        let write = |kind: FileKind, bytes: Vec<u8>| -> Result<()> {
+            let path = self.path(kind);
+            crate::fs::write_atomic(self.fs.as_ref(), &path, &bytes).map_err(|e| Error::io("write", &path, e))
+        };
+        write(FileKind::Index, idx.offsets.iter().flat_map(OffsetEntry::encode).collect())?;
+        write(FileKind::TimeIndex, idx.times.iter().flat_map(TimeEntry::encode).collect())
+    }
+
+    /// Installs indexes found by recovery and reopens the index files for
+    /// appending (this segment becomes the active one).
+    ///
+    /// # Errors
+    /// I/O errors writing the index files.
+    pub fn install_recovered(&self, idx: Indexes, next_offset: u64, max_timestamp: i64, index_bytes: u32) -> Result<()> {
+        let files = Self::create_index_files(&self.fs, &self.dir, self.base_offset, index_bytes)?;
+        for (i, e) in idx.offsets.iter().enumerate() {
+            write_all_at(files.offsets.as_ref(), &e.encode(), (i * OFFSET_ENTRY_BYTES) as u64)
+                .map_err(|e| Error::io("write", self.path(FileKind::Index), e))?;
+        }
+        for (i, e) in idx.times.iter().enumerate() {
+            write_all_at(files.times.as_ref(), &e.encode(), (i * TIME_ENTRY_BYTES) as u64)
+                .map_err(|e| Error::io("write", self.path(FileKind::TimeIndex), e))?;
+        }
+        self.set_meta(next_offset, max_timestamp);
+        *self.indexes.write().unwrap_or_else(PoisonError::into_inner) = Some(idx);
+        *lock(&self.index_files) = Some(files);
+        Ok(())
+    }
+
+    /// Index entries as the files hold them, without the sanity check: the
+    /// longest prefix that increases (a preallocated file ends in zeros).
+    #[must_use]
+    pub fn raw_index_entries(&self) -> Indexes {
+        let mut idx = Indexes::default();
+        if let Some(bytes) = self.read_whole(FileKind::Index) {
+            for e in OffsetEntry::decode_all(&bytes) {
+                let ok = idx.offsets.last().map_or(e.position > 0, |l| e.relative_offset > l.relative_offset && e.position > l.position);
+                if !ok {
+                    break;
+                }
+                idx.offsets.push(e);
+            }
+        }
+        if let Some(bytes) = self.read_whole(FileKind::TimeIndex) {
+            for e in TimeEntry::decode_all(&bytes) {
+                let zero = e.timestamp == 0 && e.relative_offset == 0;
+                let ok = !zero && idx.times.last().is_none_or(|l| e.timestamp > l.timestamp && e.relative_offset >= l.relative_offset);
+                if !ok {
+                    break;
+                }
+                idx.times.push(e);
+            }
+        }
+        idx
+    }
+
+    /// Cuts a torn tail found by recovery at `position` and syncs.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn cut_torn_tail(&self, position: u64) -> Result<()> {
+        let path = self.path(FileKind::Log);
+        self.log.set_len(position).map_err(|e| Error::io("truncate", &path, e))?;
+        self.log.sync_data().map_err(|e| Error::io("fsync", &path, e))?;
+        self.size.store(position, Ordering::Release);
+        Ok(())
+    }
+
+    /// Installs indexes rebuilt by recovery for a segment that stays sealed,
+    /// writing them out.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn install_sealed(&self, idx: Indexes, next_offset: u64, max_timestamp: i64) -> Result<()> {
+        self.write_index_files(&idx)?;
+        self.set_meta(next_offset, max_timestamp);
+        *self.indexes.write().unwrap_or_else(PoisonError::into_inner) = Some(idx);
+        Ok(())
+    }
+
+    /// Makes this loaded, sealed segment the active one again (after a clean
+    /// open): reopens its index files for appending, preallocated.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn reactivate(&self, index_bytes: u32) -> Result<()> {
+        self.ensure_indexes()?;
+        let idx = self.indexes.read().unwrap_or_else(PoisonError::into_inner).clone().unwrap_or_default();
+        let info = self.info()?;
+        self.install_recovered(idx, info.next_offset, info.max_timestamp, index_bytes)
+    }
+
+    /// A copy of the indexes (loading them if needed).
+    ///
+    /// # Errors
+    /// I/O errors or corruption found while loading.
+    pub fn indexes(&self) -> Result<Indexes> {
+        self.ensure_indexes()?;
+        Ok(self.indexes.read().unwrap_or_else(PoisonError::into_inner).clone().unwrap_or_default())
+    }
+
+    /// Drops the loaded indexes and rebuilds them from the log (after a hint
+    /// was found wrong).
+    fn rebuild_now(&self) -> Result<()> {
+        let mut guard = self.indexes.write().unwrap_or_else(PoisonError::into_inner);
+        tracing::warn!(segment = %self.path(FileKind::Log).display(), "index entry points at the wrong batch; rebuilding");
+        let idx = self.rebuild_into(self.size())?;
+        if let Some(files) = lock(&self.index_files).as_ref() {
+            // Active segment: rewrite the preallocated files in place.
+            for (i, e) in idx.offsets.iter().enumerate() {
+                let _ = write_all_at(files.offsets.as_ref(), &e.encode(), (i * OFFSET_ENTRY_BYTES) as u64);
+            }
+        }
+        *guard = Some(idx);
+        Ok(())
+    }
+
+    // ----- writing (active segment, under the log's writer lock) ---------
+
+    /// Writes `bytes` (whole, checked batches) at the end of the log file and
+    /// adds the index entries; does not publish (see [`Segment::publish`]).
+    ///
+    /// # Errors
+    /// I/O errors; the caller cuts the partial write back.
+    pub fn write_batches(&self, bytes: &[u8], at: u64, entries: &[(Option<OffsetEntry>, Option<TimeEntry>)]) -> Result<()> {
+        write_all_at(self.log.as_ref(), bytes, at).map_err(|e| Error::io("append", self.path(FileKind::Log), e))?;
+        if entries.iter().all(|(o, t)| o.is_none() && t.is_none()) {
+            return Ok(());
+        }
+        let mut guard = self.indexes.write().unwrap_or_else(PoisonError::into_inner);
+        let idx = guard.get_or_insert_with(Indexes::default);
+        let files = lock(&self.index_files);
+        for (o, t) in entries {
+            if let Some(o) = o {
+                if let Some(f) = files.as_ref() {
+                    let pos = (idx.offsets.len() * OFFSET_ENTRY_BYTES) as u64;
+                    write_all_at(f.offsets.as_ref(), &o.encode(), pos)
+                        .map_err(|e| Error::io("append", self.path(FileKind::Index), e))?;
+                }
+                idx.offsets.push(*o);
+            }
+            if let Some(t) = t {
+                if let Some(f) = files.as_ref() {
+                    let pos = (idx.times.len() * TIME_ENTRY_BYTES) as u64;
+                    write_all_at(f.times.as_ref(), &t.encode(), pos)
+                        .map_err(|e| Error::io("append", self.path(FileKind::TimeIndex), e))?;
+                }
+                idx.times.push(*t);
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes bytes up to `size` visible to readers.
+    pub fn publish(&self, size: u64, next_offset: u64, max_timestamp: i64) {
+        self.max_timestamp.fetch_max(max_timestamp, Ordering::AcqRel);
+        self.next_offset.store(next_offset, Ordering::Release);
+        self.size.store(size, Ordering::Release);
+    }
+
+    /// Number of index entries (to know when the index is full).
+    #[must_use]
+    pub fn index_entries(&self) -> usize {
+        self.indexes.read().unwrap_or_else(PoisonError::into_inner).as_ref().map_or(0, |i| i.offsets.len().max(i.times.len()))
+    }
+
+    /// The last time index entry, if any.
+    #[must_use]
+    pub fn last_time_entry(&self) -> Option<TimeEntry> {
+        self.indexes.read().unwrap_or_else(PoisonError::into_inner).as_ref().and_then(|i| i.times.last().copied())
+    }
+
+    /// Syncs the log file and the index files.
+    ///
+    /// # Errors
+    /// The failed fsync.
+    pub fn sync(&self) -> Result<()> {
+        self.log.sync_data().map_err(|e| Error::io("fsync", self.path(FileKind::Log), e))?;
+        if let Some(f) = lock(&self.index_files).as_ref() {
+            f.offsets.sync_data().map_err(|e| Error::io("fsync", self.path(FileKind::Index), e))?;
+            f.times.sync_data().map_err(|e| Error::io("fsync", self.path(FileKind::TimeIndex), e))?;
+        }
+        Ok(())
+    }
+
+    /// Stops being the active segment: adds the final time entry, trims the
+    /// preallocated index files to their entries and syncs everything.
+    ///
+    /// # Errors
+    /// I/O errors (a failed fsync poisons the log).
+    pub fn seal(&self, final_time_entry: Option<TimeEntry>) -> Result<()> {
+        if let Some(t) = final_time_entry {
+            self.write_batches(&[], self.size(), &[(None, Some(t))])?;
+        }
+        let (n_off, n_time) = {
+            let g = self.indexes.read().unwrap_or_else(PoisonError::into_inner);
+            g.as_ref().map_or((0, 0), |i| (i.offsets.len(), i.times.len()))
+        };
+        self.log.sync_data().map_err(|e| Error::io("fsync", self.path(FileKind::Log), e))?;
+        if let Some(f) = lock(&self.index_files).take() {
+            let trim = |file: &Arc<dyn FsFile>, len: usize, kind: FileKind| -> Result<()> {
+                file.set_len(len as u64).map_err(|e| Error::io("trim", self.path(kind), e))?;
+                file.sync_data().map_err(|e| Error::io("fsync", self.path(kind), e))
+            };
+            trim(&f.offsets, n_off * OFFSET_ENTRY_BYTES, FileKind::Index)?;
+            trim(&f.times, n_time * TIME_ENTRY_BYTES, FileKind::TimeIndex)?;
+        }
+        Ok(())
+    }
+
+    /// Cuts the segment at `position` (a batch boundary) whose first offset
+    /// is `next_offset`; drops index entries past it and syncs.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn truncate_to(&self, position: u64, next_offset: u64) -> Result<()> {
+        self.ensure_indexes()?;
+        let rel = next_offset.saturating_sub(self.base_offset).min(u64::from(u32::MAX)) as u32;
+        let mut guard = self.indexes.write().unwrap_or_else(PoisonError::into_inner);
+        let idx = guard.get_or_insert_with(Indexes::default);
+        idx.truncate(position as u32, rel);
+        self.size.store(position.min(self.size()), Ordering::Release);
+        self.log.set_len(position).map_err(|e| Error::io("truncate", self.path(FileKind::Log), e))?;
+        self.log.sync_data().map_err(|e| Error::io("fsync", self.path(FileKind::Log), e))?;
+        self.next_offset.store(next_offset, Ordering::Release);
+        let max_ts = idx.times.last().map_or(i64::MIN, |t| t.timestamp);
+        self.max_timestamp.store(max_ts, Ordering::Release);
+        if let Some(f) = lock(&self.index_files).as_ref() {
+            // Zero the entries past the cut in the preallocated files.
+            let zero_from = |file: &Arc<dyn FsFile>, from: usize, kind: FileKind| -> Result<()> {
+                let len = file.len().map_err(|e| Error::io("stat", self.path(kind), e))?;
+                file.set_len(from as u64).and_then(|()| file.set_len(len)).map_err(|e| Error::io("truncate", self.path(kind), e))
+            };
+            zero_from(&f.offsets, idx.offsets.len() * OFFSET_ENTRY_BYTES, FileKind::Index)?;
+            zero_from(&f.times, idx.times.len() * TIME_ENTRY_BYTES, FileKind::TimeIndex)?;
+        } else {
+            self.write_index_files(idx)?;
+        }
+        Ok(())
+    }
+
+    // ----- reading -------------------------------------------------------
+
+    /// Position of the batch holding `offset` (or the first batch after it),
+    /// checking the index hint against the batch it points at.
+    fn start_position(&self, offset: u64) -> Result<u64> {
+        self.ensure_indexes()?;
+        let rel = offset.saturating_sub(self.base_offset).min(u64::from(u32::MAX)) as u32;
+        let entry = {
+            let g = self.indexes.read().unwrap_or_else(PoisonError::into_inner);
+            g.as_ref().and_then(|i| i.offset_lookup(rel))
+        };
+        let Some(entry) = entry else { return Ok(0) };
+        let mut head = [0u8; BATCH_HEADER_BYTES];
+        let ok = read_exact_at(self.log.as_ref(), &mut head, u64::from(entry.position)).is_ok()
+            && BatchHeader::parse(&head)
+                .is_ok_and(|h| h.last_offset() == self.base_offset + u64::from(entry.relative_offset));
+        if ok {
+            return Ok(u64::from(entry.position));
+        }
+        self.rebuild_now()?;
+        let g = self.indexes.read().unwrap_or_else(PoisonError::into_inner);
+        Ok(g.as_ref().and_then(|i| i.offset_lookup(rel)).map_or(0, |e| u64::from(e.position)))
+    }
+
+    /// Appends to `out` whole batches, starting with the one that holds
+    /// `offset` (or the first after it), while they fit in `max_bytes` — but
+    /// always at least one batch when `out` is empty. Every batch is CRC
+    /// checked. Returns the offset after the last batch read, or `None` if
+    /// the segment holds nothing at or after `offset`.
+    ///
+    /// # Errors
+    /// I/O errors, or [`Error::Corrupt`] for a batch that fails its checks.
+    pub fn read_batches(&self, offset: u64, max_bytes: usize, out: &mut Vec<u8>) -> Result<Option<u64>> {
+        let size = self.size();
+        let mut pos = self.start_position(offset)?;
+        let mut next = None;
+        let mut chunk = Vec::new();
+        let mut chunk_start = pos;
+        let chunk_len = (max_bytes.max(16 * 1024)).min(8 << 20);
+        while pos < size {
+            let at = (pos - chunk_start) as usize;
+            let avail = chunk.get(at..).unwrap_or_default();
+            let header = match batch::parse_header_complete(avail) {
+                Ok(h) => h,
+                Err(_) => {
+                    // Refill from `pos`: at least one whole batch.
+                    chunk.resize(chunk_len.min((size - pos) as usize), 0);
+                    let n = read_up_to(self.log.as_ref(), &mut chunk, pos).map_err(|e| Error::io("read", self.path(FileKind::Log), e))?;
+                    chunk.truncate(n);
+                    chunk_start = pos;
+                    let h = BatchHeader::parse(&chunk).map_err(|k| self.corrupt(pos, k))?;
+                    let total = h.total_size();
+                    if pos + total > size {
+                        return Err(self.corrupt(pos, CorruptKind::BadLength(h.batch_length.into())));
+                    }
+                    if (chunk.len() as u64) < total {
+                        chunk.resize(total as usize, 0);
+                        read_exact_at(self.log.as_ref(), &mut chunk, pos).map_err(|e| Error::io("read", self.path(FileKind::Log), e))?;
+                    }
+                    h
+                }
+            };
+            let total = header.total_size() as usize;
+            if header.last_offset() >= offset {
+                if !out.is_empty() && out.len() + total > max_bytes {
+                    break;
+                }
+                let at = (pos - chunk_start) as usize;
+                let bytes = chunk.get(at..at + total).ok_or_else(|| self.corrupt(pos, CorruptKind::truncated(total, 0)))?;
+                batch::verify_crc(bytes, &header).map_err(|k| self.corrupt(pos, k))?;
+                out.extend_from_slice(bytes);
+                next = Some(header.next_offset());
+                if out.len() >= max_bytes {
+                    break;
+                }
+            }
+            pos += total as u64;
+        }
+        Ok(next)
+    }
+
+    /// Position and header of every batch from the index entry at or below
+    /// `offset` up to the published size (headers only, no CRC check).
+    ///
+    /// # Errors
+    /// I/O errors or an unparsable header.
+    pub fn batch_headers_from(&self, offset: u64) -> Result<Vec<(u64, BatchHeader)>> {
+        let size = self.size();
+        let mut pos = self.start_position(offset)?;
+        let mut out = Vec::new();
+        let mut head = [0u8; BATCH_HEADER_BYTES];
+        while pos < size {
+            read_exact_at(self.log.as_ref(), &mut head, pos).map_err(|e| Error::io("read", self.path(FileKind::Log), e))?;
+            let h = BatchHeader::parse(&head).map_err(|k| self.corrupt(pos, k))?;
+            out.push((pos, h));
+            pos += h.total_size();
+        }
+        Ok(out)
+    }
+
+    /// Recovery scan from `from` (a batch boundary) to the end of the file.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn scan_from(&self, from: u64, next_offset: u64, builder: &mut IndexBuilder, idx: &mut Indexes) -> Result<ScanOutcome> {
+        let len = self.log.len().map_err(|e| Error::io("stat", self.path(FileKind::Log), e))?;
+        recover::scan(self.log.as_ref(), from, len, next_offset, builder, idx).map_err(|e| Error::io("read", self.path(FileKind::Log), e))
+    }
+
+    /// Sets the published size after recovery cut the file.
+    pub fn set_recovered_size(&self, size: u64) {
+        self.size.store(size, Ordering::Release);
+    }
+
+    /// Renames the files to `*.deleted`; they are removed when the last
+    /// reader drops the segment.
+    ///
+    /// # Errors
+    /// I/O errors renaming.
+    pub fn mark_deleted(&self) -> Result<()> {
+        for kind in [FileKind::Log, FileKind::Index, FileKind::TimeIndex] {
+            let from = self.path(kind);
+            if self.fs.exists(&from) {
+                let to = deleted_path(&from);
+                self.fs.rename(&from, &to).map_err(|e| Error::io("rename", &from, e))?;
+            }
+        }
+        lock(&self.index_files).take();
+        self.deleted.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+fn deleted_path(p: &Path) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(DELETED_SUFFIX);
+    PathBuf::from(s)
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if self.deleted.load(Ordering::Acquire) {
+            for kind in [FileKind::Log, FileKind::Index, FileKind::TimeIndex] {
+                let _ = self.fs.remove_file(&deleted_path(&self.path(kind)));
+            }
+        }
+    }
+}
