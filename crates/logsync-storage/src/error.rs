@@ -169,10 +169,11 @@ pub enum CorruptKind {
     /// Decompression failed or exceeded its size cap.
     #[error("decompression failed: {0}")]
     Decompress(String),
-    /// Offsets inside the log go backwards or overlap.
-    #[error("offset {found} follows {previous}: offsets must increase")]
+    /// A batch does not start where the previous one ended (or where its
+    /// index entry or segment says).
+    #[error("batch at offset {found} where offset {previous} was expected")]
     NonMonotonicOffset {
-        /// Last offset of the previous batch.
+        /// The offset expected.
         previous: u64,
         /// Base offset found.
         found: u64,

@@ -86,9 +86,8 @@ pub(super) fn open(dir: &Path, config: LogConfig, fs: Arc<dyn FileSystem>) -> Re
         segments.push(Arc::new(Segment::create(&fs, dir, base, config.segment_index_bytes, config.index_interval_bytes)?));
         fs.sync_dir(dir).map_err(|e| Error::io("fsync", dir, e))?;
         checkpoint = Checkpoint { log_start_offset: base, recovery_point: base, recovery_segment: base, recovery_position: 0 };
-    } else if clean {
-        let last = segments.last().ok_or(Error::Closed)?;
-        last.reactivate(config.segment_index_bytes)?;
+    } else if clean && clean_open(&segments, &checkpoint, &config)? {
+        // Trusted.
     } else {
         recover(&segments, &checkpoint, &config)?;
     }
@@ -138,6 +137,28 @@ pub(super) fn open(dir: &Path, config: LogConfig, fs: Arc<dyn FileSystem>) -> Re
     Ok(log)
 }
 
+/// After a clean shutdown: the active segment must end exactly where the
+/// checkpoint says (a cheap check that also catches a damaged last batch);
+/// `false` sends the open through full recovery instead.
+fn clean_open(segments: &[Arc<Segment>], checkpoint: &Checkpoint, config: &LogConfig) -> Result<bool> {
+    let last = segments.last().ok_or(Error::Closed)?;
+    match last.reactivate(config.segment_index_bytes) {
+        Ok(()) => {}
+        Err(Error::Corrupt { path, position, kind }) => {
+            tracing::warn!(path = %path.display(), position, %kind, "damage in the active segment after a clean shutdown; recovering");
+            return Ok(false);
+        }
+        Err(e) => return Err(e),
+    }
+    let info = last.info()?;
+    let as_closed = checkpoint.recovery_segment != last.base_offset()
+        || (info.next_offset == checkpoint.recovery_point && info.size == checkpoint.recovery_position);
+    if !as_closed {
+        tracing::warn!(segment = %last.path(FileKind::Log).display(), "active segment differs from the checkpoint; recovering");
+    }
+    Ok(as_closed)
+}
+
 /// Re-validates every segment from the one holding the recovery point.
 fn recover(segments: &[Arc<Segment>], checkpoint: &Checkpoint, config: &LogConfig) -> Result<()> {
     let rp = checkpoint.recovery_point;
@@ -147,7 +168,11 @@ fn recover(segments: &[Arc<Segment>], checkpoint: &Checkpoint, config: &LogConfi
         let base = seg.base_offset();
         // Start at the recovery point inside its segment, keeping the index
         // entries below it; anything else is scanned from the start.
-        let (from, mut idx, next) = if base == checkpoint.recovery_segment && checkpoint.recovery_position > 0 {
+        let len = seg.log_file().len().map_err(|e| Error::io("stat", seg.path(FileKind::Log), e))?;
+        let (from, mut idx, next) = if base == checkpoint.recovery_segment
+            && checkpoint.recovery_position > 0
+            && checkpoint.recovery_position <= len
+        {
             let pos = checkpoint.recovery_position;
             let mut idx = seg.raw_index_entries();
             idx.offsets.retain(|e| u64::from(e.position) < pos);

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use self::file_name::{DELETED_SUFFIX, FileKind, file_path};
-use self::recover::{IndexBuilder, ScanOutcome, Stop};
+use self::recover::{Anchor, IndexBuilder, ScanOutcome, Stop};
 use crate::batch::{self, BATCH_HEADER_BYTES, BatchHeader};
 use crate::error::{CorruptKind, Error, Result};
 use crate::fs::{FileSystem, FsFile, OpenMode, read_exact_at, read_up_to, write_all_at};
@@ -200,10 +200,12 @@ impl Segment {
             Some(idx) => {
                 // Trusted indexes: scan only past the last offset entry to
                 // find the end offset and the latest timestamps.
-                let (from, since) = idx.offsets.last().map_or((0, 0), |e| (u64::from(e.position), 0));
-                let mut builder = IndexBuilder::new(self.base_offset, u32::MAX, since, &idx);
+                let (from, anchor) = idx.offsets.last().map_or((0, Anchor::Base(self.base_offset)), |e| {
+                    (u64::from(e.position), Anchor::Last(self.base_offset + u64::from(e.relative_offset)))
+                });
+                let mut builder = IndexBuilder::new(self.base_offset, u32::MAX, 0, &idx);
                 let mut scratch = idx.clone();
-                let out = recover::scan(self.log.as_ref(), from, size, self.base_offset, &mut builder, &mut scratch)
+                let out = recover::scan(self.log.as_ref(), from, size, anchor, &mut builder, &mut scratch)
                     .map_err(|e| Error::io("read", self.path(FileKind::Log), e))?;
                 if out.stop.is_some() || out.valid_end != size {
                     tracing::warn!(segment = %self.path(FileKind::Log).display(), "index does not match the log; rebuilding it");
@@ -231,7 +233,7 @@ impl Segment {
     fn rebuild_into(&self, size: u64) -> Result<Indexes> {
         let mut idx = Indexes::default();
         let mut builder = IndexBuilder::new(self.base_offset, self.index_interval, 0, &idx);
-        let out = recover::scan(self.log.as_ref(), 0, size, self.base_offset, &mut builder, &mut idx)
+        let out = recover::scan(self.log.as_ref(), 0, size, Anchor::Base(self.base_offset), &mut builder, &mut idx)
             .map_err(|e| Error::io("read", self.path(FileKind::Log), e))?;
         if let Some(stop) = out.stop {
             let (Stop::Torn { position, kind } | Stop::Corrupt { position, kind }) = stop;
@@ -489,24 +491,27 @@ impl Segment {
 
     /// Position of the batch holding `offset` (or the first batch after it),
     /// checking the index hint against the batch it points at.
-    fn start_position(&self, offset: u64) -> Result<u64> {
+    fn start_position(&self, offset: u64) -> Result<(u64, Anchor)> {
         self.ensure_indexes()?;
         let rel = offset.saturating_sub(self.base_offset).min(u64::from(u32::MAX)) as u32;
         let entry = {
             let g = self.indexes.read().unwrap_or_else(PoisonError::into_inner);
             g.as_ref().and_then(|i| i.offset_lookup(rel))
         };
-        let Some(entry) = entry else { return Ok(0) };
+        let Some(entry) = entry else { return Ok((0, Anchor::Base(self.base_offset))) };
+        let anchor = Anchor::Last(self.base_offset + u64::from(entry.relative_offset));
         let mut head = [0u8; BATCH_HEADER_BYTES];
         let ok = read_exact_at(self.log.as_ref(), &mut head, u64::from(entry.position)).is_ok()
             && BatchHeader::parse(&head)
                 .is_ok_and(|h| h.last_offset() == self.base_offset + u64::from(entry.relative_offset));
         if ok {
-            return Ok(u64::from(entry.position));
+            return Ok((u64::from(entry.position), anchor));
         }
         self.rebuild_now()?;
         let g = self.indexes.read().unwrap_or_else(PoisonError::into_inner);
-        Ok(g.as_ref().and_then(|i| i.offset_lookup(rel)).map_or(0, |e| u64::from(e.position)))
+        Ok(g.as_ref().and_then(|i| i.offset_lookup(rel)).map_or((0, Anchor::Base(self.base_offset)), |e| {
+            (u64::from(e.position), Anchor::Last(self.base_offset + u64::from(e.relative_offset)))
+        }))
     }
 
     /// Appends to `out` whole batches, starting with the one that holds
@@ -519,7 +524,8 @@ impl Segment {
     /// I/O errors, or [`Error::Corrupt`] for a batch that fails its checks.
     pub fn read_batches(&self, offset: u64, max_bytes: usize, out: &mut Vec<u8>) -> Result<Option<u64>> {
         let size = self.size();
-        let mut pos = self.start_position(offset)?;
+        let (mut pos, anchor) = self.start_position(offset)?;
+        let mut expected = anchor;
         let mut next = None;
         let mut chunk = Vec::new();
         let mut chunk_start = pos;
@@ -547,6 +553,17 @@ impl Segment {
                     h
                 }
             };
+            let chained = match expected {
+                Anchor::Base(b) => header.base_offset as u64 == b,
+                Anchor::Last(l) => header.last_offset() == l,
+            };
+            if !chained {
+                let want = match expected {
+                    Anchor::Base(b) | Anchor::Last(b) => b,
+                };
+                return Err(self.corrupt(pos, CorruptKind::NonMonotonicOffset { previous: want, found: header.base_offset as u64 }));
+            }
+            expected = Anchor::Base(header.next_offset());
             let total = header.total_size() as usize;
             if header.last_offset() >= offset {
                 if !out.is_empty() && out.len() + total > max_bytes {
@@ -573,7 +590,7 @@ impl Segment {
     /// I/O errors or an unparsable header.
     pub fn batch_headers_from(&self, offset: u64) -> Result<Vec<(u64, BatchHeader)>> {
         let size = self.size();
-        let mut pos = self.start_position(offset)?;
+        let (mut pos, _) = self.start_position(offset)?;
         let mut out = Vec::new();
         let mut head = [0u8; BATCH_HEADER_BYTES];
         while pos < size {
@@ -591,7 +608,7 @@ impl Segment {
     /// I/O errors.
     pub fn scan_from(&self, from: u64, next_offset: u64, builder: &mut IndexBuilder, idx: &mut Indexes) -> Result<ScanOutcome> {
         let len = self.log.len().map_err(|e| Error::io("stat", self.path(FileKind::Log), e))?;
-        recover::scan(self.log.as_ref(), from, len, next_offset, builder, idx).map_err(|e| Error::io("read", self.path(FileKind::Log), e))
+        recover::scan(self.log.as_ref(), from, len, Anchor::Base(next_offset), builder, idx).map_err(|e| Error::io("read", self.path(FileKind::Log), e))
     }
 
     /// Sets the published size after recovery cut the file.

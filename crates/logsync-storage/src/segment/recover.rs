@@ -94,8 +94,20 @@ pub struct ScanOutcome {
 
 const CHUNK: usize = 1 << 20;
 
-/// Reads batches from `from` to `file_len`, checking header, CRC and offset
-/// order, and feeds each to `index` (adding entries to `indexes`).
+/// What the first batch of a scan must look like. `baseOffset` lies outside
+/// Kafka's CRC, so offsets are checked as a chain from a trusted anchor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anchor {
+    /// The first batch starts at this offset (the segment's base, or the
+    /// recovery point).
+    Base(u64),
+    /// The first batch ends at this offset (from an index entry).
+    Last(u64),
+}
+
+/// Reads batches from `from` to `file_len`, checking header, CRC and that
+/// offsets run on without a gap from `anchor`, and feeds each to `builder`
+/// (adding entries to `indexes`).
 ///
 /// # Errors
 /// I/O errors only; bad data is reported in [`ScanOutcome::stop`].
@@ -103,14 +115,18 @@ pub fn scan(
     file: &dyn FsFile,
     from: u64,
     file_len: u64,
-    mut next_offset: u64,
+    anchor: Anchor,
     builder: &mut IndexBuilder,
     indexes: &mut Indexes,
 ) -> std::io::Result<ScanOutcome> {
+    let mut next_offset = match anchor {
+        Anchor::Base(b) => b,
+        Anchor::Last(l) => l,
+    };
     let mut buf = Vec::new();
     let mut buf_start = from;
     let mut pos = from;
-    let mut last_offset: Option<u64> = None;
+    let mut last_offset: Option<u64> = None; // of the previous batch
     while pos < file_len {
         // Make sure the whole batch at `pos` is in `buf`.
         let mut in_buf = (pos - buf_start) as usize;
@@ -141,8 +157,12 @@ pub fn scan(
             let bytes = buf.get(in_buf..).unwrap_or_default();
             let complete = batch::parse_header_complete(bytes)?;
             batch::verify_crc(bytes, &complete)?;
-            if (complete.base_offset as u64) < next_offset && last_offset.is_some() {
-                return Err(CorruptKind::NonMonotonicOffset { previous: next_offset - 1, found: complete.base_offset as u64 });
+            let chained = match (last_offset, anchor) {
+                (None, Anchor::Last(l)) => complete.last_offset() == l,
+                _ => complete.base_offset as u64 == next_offset,
+            };
+            if !chained {
+                return Err(CorruptKind::NonMonotonicOffset { previous: next_offset, found: complete.base_offset as u64 });
             }
             Ok(h)
         });
