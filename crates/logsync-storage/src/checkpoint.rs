@@ -41,7 +41,12 @@ impl Checkpoint {
         let mut out = Vec::with_capacity(CHECKPOINT_BYTES);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_be_bytes());
-        for v in [self.log_start_offset, self.recovery_point, self.recovery_segment, self.recovery_position] {
+        for v in [
+            self.log_start_offset,
+            self.recovery_point,
+            self.recovery_segment,
+            self.recovery_position,
+        ] {
             out.extend_from_slice(&v.to_be_bytes());
         }
         out.extend_from_slice(&crc32c::crc32c(&out).to_be_bytes());
@@ -59,15 +64,23 @@ impl Checkpoint {
             return Err(CorruptKind::BadFile("checkpoint has the wrong size"));
         }
         let (body, crc) = bytes.split_at(CHECKPOINT_BYTES - 4);
-        let stored = u32::from_be_bytes(crc.try_into().map_err(|_| CorruptKind::BadFile("checkpoint crc"))?);
+        let stored = u32::from_be_bytes(
+            crc.try_into()
+                .map_err(|_| CorruptKind::BadFile("checkpoint crc"))?,
+        );
         if crc32c::crc32c(body) != stored {
             return Err(CorruptKind::BadFile("checkpoint crc mismatch"));
         }
-        if body.get(..4) != Some(MAGIC.as_slice()) || body.get(4..6) != Some(VERSION.to_be_bytes().as_slice()) {
+        if body.get(..4) != Some(MAGIC.as_slice())
+            || body.get(4..6) != Some(VERSION.to_be_bytes().as_slice())
+        {
             return Err(CorruptKind::BadFile("checkpoint magic or version"));
         }
         let u = |at: usize| -> u64 {
-            body.get(at..at + 8).and_then(|s| s.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0)
+            body.get(at..at + 8)
+                .and_then(|s| s.try_into().ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0)
         };
         Ok(Checkpoint {
             log_start_offset: u(6),
@@ -84,7 +97,12 @@ mod tests {
 
     #[test]
     fn checkpoint_round_trips_and_detects_damage() {
-        let c = Checkpoint { log_start_offset: 5, recovery_point: 900, recovery_segment: 800, recovery_position: 4321 };
+        let c = Checkpoint {
+            log_start_offset: 5,
+            recovery_point: 900,
+            recovery_segment: 800,
+            recovery_position: 4321,
+        };
         let bytes = c.encode();
         assert_eq!(Checkpoint::decode(&bytes), Ok(c));
         for i in 0..bytes.len() {

@@ -66,11 +66,18 @@ pub const CONFIG_KEYS: &[&str] = &[
 ];
 
 fn invalid(key: &str, value: &str, reason: impl Into<String>) -> Error {
-    Error::InvalidConfig { key: key.to_owned(), value: value.to_owned(), reason: reason.into() }
+    Error::InvalidConfig {
+        key: key.to_owned(),
+        value: value.to_owned(),
+        reason: reason.into(),
+    }
 }
 
 fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
-    value.trim().parse().map_err(|_| invalid(key, value, "not a valid number"))
+    value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(key, value, "not a valid number"))
 }
 
 impl LogConfig {
@@ -94,12 +101,22 @@ impl LogConfig {
                         FsyncPolicy::IntervalMs(ms) => FsyncPolicy::IntervalMs(ms),
                         _ => FsyncPolicy::IntervalMs(1000),
                     },
-                    _ => return Err(invalid(key, value, "expected every-batch, interval or never")),
+                    _ => {
+                        return Err(invalid(
+                            key,
+                            value,
+                            "expected every-batch, interval or never",
+                        ));
+                    }
                 }
             }
             "flush.ms" => self.fsync = FsyncPolicy::IntervalMs(number(key, value)?),
             _ => {
-                return Err(invalid(key, value, format!("unknown config key (known: {})", CONFIG_KEYS.join(", "))));
+                return Err(invalid(
+                    key,
+                    value,
+                    format!("unknown config key (known: {})", CONFIG_KEYS.join(", ")),
+                ));
             }
         }
         self.validate()
@@ -111,11 +128,30 @@ impl LogConfig {
     /// [`Error::InvalidConfig`] naming the offending key.
     pub fn validate(&self) -> Result<()> {
         let check = |ok: bool, key: &str, value: u64, reason: &str| {
-            if ok { Ok(()) } else { Err(invalid(key, &value.to_string(), reason)) }
+            if ok {
+                Ok(())
+            } else {
+                Err(invalid(key, &value.to_string(), reason))
+            }
         };
-        check(self.segment_bytes >= 1024, "segment.bytes", self.segment_bytes.into(), "must be at least 1024")?;
-        check(self.segment_bytes <= i32::MAX as u32, "segment.bytes", self.segment_bytes.into(), "must fit in 31 bits")?;
-        check(self.segment_ms >= 1, "segment.ms", self.segment_ms, "must be at least 1")?;
+        check(
+            self.segment_bytes >= 1024,
+            "segment.bytes",
+            self.segment_bytes.into(),
+            "must be at least 1024",
+        )?;
+        check(
+            self.segment_bytes <= i32::MAX as u32,
+            "segment.bytes",
+            self.segment_bytes.into(),
+            "must fit in 31 bits",
+        )?;
+        check(
+            self.segment_ms >= 1,
+            "segment.ms",
+            self.segment_ms,
+            "must be at least 1",
+        )?;
         check(
             self.segment_index_bytes >= 64,
             "segment.index.bytes",
@@ -147,9 +183,15 @@ impl LogConfig {
             ("segment.bytes", self.segment_bytes.to_string()),
             ("segment.ms", self.segment_ms.to_string()),
             ("segment.index.bytes", self.segment_index_bytes.to_string()),
-            ("index.interval.bytes", self.index_interval_bytes.to_string()),
+            (
+                "index.interval.bytes",
+                self.index_interval_bytes.to_string(),
+            ),
             ("max.message.bytes", self.max_message_bytes.to_string()),
-            ("max.decompressed.bytes", self.max_decompressed_bytes.to_string()),
+            (
+                "max.decompressed.bytes",
+                self.max_decompressed_bytes.to_string(),
+            ),
         ];
         match self.fsync {
             FsyncPolicy::EveryBatch => pairs.push(("flush.policy", "every-batch".into())),
@@ -168,8 +210,14 @@ impl LogConfig {
     /// [`Error::InvalidConfig`] for a line without `=`, an unknown key or a bad value.
     pub fn from_properties(text: &str) -> Result<Self> {
         let mut config = LogConfig::default();
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-            let (k, v) = line.split_once('=').ok_or_else(|| invalid(line, "", "expected key=value"))?;
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let (k, v) = line
+                .split_once('=')
+                .ok_or_else(|| invalid(line, "", "expected key=value"))?;
             config.set(k.trim(), v.trim())?;
         }
         Ok(config)
@@ -178,7 +226,10 @@ impl LogConfig {
     /// The properties text that [`LogConfig::from_properties`] reads back.
     #[must_use]
     pub fn to_properties(&self) -> String {
-        self.to_pairs().into_iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+        self.to_pairs()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect()
     }
 }
 
@@ -191,7 +242,10 @@ mod tests {
         let mut c = LogConfig::default();
         c.set("segment.bytes", "4096").expect("set");
         c.set("flush.ms", "250").expect("set");
-        assert_eq!(LogConfig::from_properties(&c.to_properties()).expect("parse"), c);
+        assert_eq!(
+            LogConfig::from_properties(&c.to_properties()).expect("parse"),
+            c
+        );
         assert_eq!(c.fsync, FsyncPolicy::IntervalMs(250));
     }
 

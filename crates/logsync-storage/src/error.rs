@@ -185,6 +185,9 @@ pub enum CorruptKind {
 
 impl CorruptKind {
     pub(crate) fn truncated(needed: usize, available: usize) -> Self {
-        CorruptKind::Truncated { needed: needed as u64, available: available as u64 }
+        CorruptKind::Truncated {
+            needed: needed as u64,
+            available: available as u64,
+        }
     }
 }

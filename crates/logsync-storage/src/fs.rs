@@ -24,6 +24,10 @@ pub enum OpenMode {
 
 /// An open file. All positions are absolute; implementations are `Sync` so that
 /// readers and the writer share one handle.
+#[allow(
+    clippy::len_without_is_empty,
+    reason = "a file's length is read once per use; emptiness is not a question callers ask"
+)]
 pub trait FsFile: Send + Sync + fmt::Debug {
     /// Reads up to `buf.len()` bytes at `pos`; returns 0 at end of file.
     ///
@@ -228,7 +232,9 @@ impl FileSystem for StdFs {
         std::fs::File::open(path)?.sync_all()
     }
     fn read_dir(&self, path: &Path) -> io::Result<Vec<PathBuf>> {
-        std::fs::read_dir(path)?.map(|e| e.map(|e| e.path())).collect()
+        std::fs::read_dir(path)?
+            .map(|e| e.map(|e| e.path()))
+            .collect()
     }
     fn exists(&self, path: &Path) -> bool {
         path.exists()

@@ -32,7 +32,12 @@ pub struct TopicInfo {
 /// # Errors
 /// [`Error::InvalidTopic`] saying why.
 pub fn validate_topic_name(name: &str) -> Result<()> {
-    let bad = |reason| Err(Error::InvalidTopic { name: name.to_owned(), reason });
+    let bad = |reason| {
+        Err(Error::InvalidTopic {
+            name: name.to_owned(),
+            reason,
+        })
+    };
     if name.is_empty() {
         return bad("empty");
     }
@@ -42,7 +47,10 @@ pub fn validate_topic_name(name: &str) -> Result<()> {
     if name == "." || name == ".." {
         return bad("'.' and '..' are not allowed");
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
         return bad("only ASCII letters, digits, '.', '_' and '-' are allowed");
     }
     Ok(())
@@ -65,7 +73,10 @@ impl LogManager {
     /// A manager over any [`FileSystem`].
     #[must_use]
     pub fn with_fs(data_dir: impl Into<PathBuf>, fs: Arc<dyn FileSystem>) -> Self {
-        LogManager { data_dir: data_dir.into(), fs }
+        LogManager {
+            data_dir: data_dir.into(),
+            fs,
+        }
     }
 
     /// The data directory.
@@ -75,7 +86,9 @@ impl LogManager {
     }
 
     fn meta_path(&self, name: &str) -> PathBuf {
-        self.data_dir.join(TOPICS_DIR).join(format!("{name}.properties"))
+        self.data_dir
+            .join(TOPICS_DIR)
+            .join(format!("{name}.properties"))
     }
 
     /// Directory of one partition.
@@ -86,17 +99,29 @@ impl LogManager {
 
     fn write_meta(&self, info: &TopicInfo) -> Result<()> {
         let dir = self.data_dir.join(TOPICS_DIR);
-        self.fs.create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
-        let text = format!("partitions={}\n{}", info.partitions, info.config.to_properties());
+        self.fs
+            .create_dir_all(&dir)
+            .map_err(|e| Error::io("create", &dir, e))?;
+        let text = format!(
+            "partitions={}\n{}",
+            info.partitions,
+            info.config.to_properties()
+        );
         let path = self.meta_path(&info.name);
-        write_atomic(self.fs.as_ref(), &path, text.as_bytes()).map_err(|e| Error::io("write", &path, e))
+        write_atomic(self.fs.as_ref(), &path, text.as_bytes())
+            .map_err(|e| Error::io("write", &path, e))
     }
 
     /// Creates a topic and its partition directories.
     ///
     /// # Errors
     /// [`Error::InvalidTopic`], [`Error::TopicExists`], [`Error::InvalidConfig`], I/O errors.
-    pub fn create_topic(&self, name: &str, partitions: u32, config: LogConfig) -> Result<TopicInfo> {
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        config: LogConfig,
+    ) -> Result<TopicInfo> {
         validate_topic_name(name)?;
         config.validate()?;
         if partitions == 0 || partitions > MAX_PARTITIONS {
@@ -109,11 +134,22 @@ impl LogManager {
         if self.fs.exists(&self.meta_path(name)) {
             return Err(Error::TopicExists(name.to_owned()));
         }
-        let info = TopicInfo { name: name.to_owned(), partitions, config };
+        let info = TopicInfo {
+            name: name.to_owned(),
+            partitions,
+            config,
+        };
         for p in 0..partitions {
-            Log::open_with(self.partition_dir(name, p), info.config.clone(), Arc::clone(&self.fs))?.close()?;
+            Log::open_with(
+                self.partition_dir(name, p),
+                info.config.clone(),
+                Arc::clone(&self.fs),
+            )?
+            .close()?;
         }
-        self.fs.sync_dir(&self.data_dir).map_err(|e| Error::io("fsync", &self.data_dir, e))?;
+        self.fs
+            .sync_dir(&self.data_dir)
+            .map_err(|e| Error::io("fsync", &self.data_dir, e))?;
         // The metadata file last: a crash before it leaves no half topic visible.
         self.write_meta(&info)?;
         Ok(info)
@@ -127,7 +163,11 @@ impl LogManager {
         validate_topic_name(name)?;
         let path = self.meta_path(name);
         let file = self.fs.open(&path, OpenMode::Read).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound { Error::UnknownTopic(name.to_owned()) } else { Error::io("open", &path, e) }
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::UnknownTopic(name.to_owned())
+            } else {
+                Error::io("open", &path, e)
+            }
         })?;
         let mut buf = vec![0u8; 64 * 1024];
         let n = read_up_to(file.as_ref(), &mut buf, 0).map_err(|e| Error::io("read", &path, e))?;
@@ -144,12 +184,18 @@ impl LogManager {
                 }
             }
         }
-        let partitions = partitions.filter(|&p| p > 0).ok_or_else(|| Error::InvalidConfig {
-            key: "partitions".into(),
-            value: String::new(),
-            reason: format!("missing or invalid in {}", path.display()),
-        })?;
-        Ok(TopicInfo { name: name.to_owned(), partitions, config: LogConfig::from_properties(&rest)? })
+        let partitions = partitions
+            .filter(|&p| p > 0)
+            .ok_or_else(|| Error::InvalidConfig {
+                key: "partitions".into(),
+                value: String::new(),
+                reason: format!("missing or invalid in {}", path.display()),
+            })?;
+        Ok(TopicInfo {
+            name: name.to_owned(),
+            partitions,
+            config: LogConfig::from_properties(&rest)?,
+        })
     }
 
     /// Every topic, sorted by name.
@@ -166,7 +212,12 @@ impl LogManager {
             .read_dir(&dir)
             .map_err(|e| Error::io("list", &dir, e))?
             .iter()
-            .filter_map(|p| p.file_name()?.to_str()?.strip_suffix(".properties").map(str::to_owned))
+            .filter_map(|p| {
+                p.file_name()?
+                    .to_str()?
+                    .strip_suffix(".properties")
+                    .map(str::to_owned)
+            })
             .collect();
         names.sort();
         names.iter().map(|n| self.topic(n)).collect()
@@ -179,9 +230,17 @@ impl LogManager {
     pub fn open_partition(&self, topic: &str, partition: u32) -> Result<Log> {
         let info = self.topic(topic)?;
         if partition >= info.partitions {
-            return Err(Error::UnknownPartition { topic: topic.to_owned(), partition, partitions: info.partitions });
+            return Err(Error::UnknownPartition {
+                topic: topic.to_owned(),
+                partition,
+                partitions: info.partitions,
+            });
         }
-        Log::open_with(self.partition_dir(topic, partition), info.config, Arc::clone(&self.fs))
+        Log::open_with(
+            self.partition_dir(topic, partition),
+            info.config,
+            Arc::clone(&self.fs),
+        )
     }
 
     /// Changes one config key of a topic (applies at the next open).
@@ -208,24 +267,44 @@ impl LogManager {
             if self.fs.exists(&dir) {
                 let lock_path = dir.join(LOCK_FILE);
                 let lock = self.fs.lock(&lock_path).map_err(|e| {
-                    if e.kind() == std::io::ErrorKind::WouldBlock { Error::Locked { path: lock_path.clone() } } else { Error::io("lock", &lock_path, e) }
+                    if e.kind() == std::io::ErrorKind::WouldBlock {
+                        Error::Locked {
+                            path: lock_path.clone(),
+                        }
+                    } else {
+                        Error::io("lock", &lock_path, e)
+                    }
                 })?;
                 locks.push((dir, lock));
             }
         }
         let meta = self.meta_path(name);
-        self.fs.remove_file(&meta).map_err(|e| Error::io("remove", &meta, e))?;
+        self.fs
+            .remove_file(&meta)
+            .map_err(|e| Error::io("remove", &meta, e))?;
         if let Some(parent) = meta.parent() {
-            self.fs.sync_dir(parent).map_err(|e| Error::io("fsync", parent, e))?;
+            self.fs
+                .sync_dir(parent)
+                .map_err(|e| Error::io("fsync", parent, e))?;
         }
         for (dir, lock) in locks {
-            for path in self.fs.read_dir(&dir).map_err(|e| Error::io("list", &dir, e))? {
-                self.fs.remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+            for path in self
+                .fs
+                .read_dir(&dir)
+                .map_err(|e| Error::io("list", &dir, e))?
+            {
+                self.fs
+                    .remove_file(&path)
+                    .map_err(|e| Error::io("remove", &path, e))?;
             }
             drop(lock);
-            self.fs.remove_dir(&dir).map_err(|e| Error::io("remove", &dir, e))?;
+            self.fs
+                .remove_dir(&dir)
+                .map_err(|e| Error::io("remove", &dir, e))?;
         }
-        self.fs.sync_dir(&self.data_dir).map_err(|e| Error::io("fsync", &self.data_dir, e))
+        self.fs
+            .sync_dir(&self.data_dir)
+            .map_err(|e| Error::io("fsync", &self.data_dir, e))
     }
 }
 

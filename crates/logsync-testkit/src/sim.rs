@@ -126,7 +126,10 @@ impl SimFs {
                     1 => extra,
                     _ => st.rng.random_range(0..=extra),
                 };
-                kept.extend_from_slice(data.get(synced.len()..synced.len() + keep).unwrap_or_default());
+                kept.extend_from_slice(
+                    data.get(synced.len()..synced.len() + keep)
+                        .unwrap_or_default(),
+                );
             }
             *data = kept.clone();
             *synced = kept;
@@ -143,7 +146,13 @@ impl SimFs {
     pub fn read_file(&self, path: &Path) -> Option<Vec<u8>> {
         let st = self.st();
         let inode = st.names.get(path)?;
-        Some(inode.lock().unwrap_or_else(PoisonError::into_inner).data.clone())
+        Some(
+            inode
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .data
+                .clone(),
+        )
     }
 
     /// Overwrites a file's bytes, durably (for tests that damage files).
@@ -189,7 +198,11 @@ fn tick(st: &mut State, generation: u64) -> io::Result<()> {
 }
 
 fn check_alive(st: &State, generation: u64) -> io::Result<()> {
-    if st.crashed || generation != st.generation { Err(eio("crashed")) } else { Ok(()) }
+    if st.crashed || generation != st.generation {
+        Err(eio("crashed"))
+    } else {
+        Ok(())
+    }
 }
 
 #[derive(Debug)]
@@ -204,10 +217,14 @@ impl FsFile for SimFile {
     fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize> {
         check_alive(&self.fs.st(), self.generation)?;
         let node = self.inode.lock().unwrap_or_else(PoisonError::into_inner);
-        let start = usize::try_from(pos).unwrap_or(usize::MAX).min(node.data.len());
+        let start = usize::try_from(pos)
+            .unwrap_or(usize::MAX)
+            .min(node.data.len());
         let src = node.data.get(start..).unwrap_or_default();
         let n = src.len().min(buf.len());
-        buf.get_mut(..n).unwrap_or_default().copy_from_slice(src.get(..n).unwrap_or_default());
+        buf.get_mut(..n)
+            .unwrap_or_default()
+            .copy_from_slice(src.get(..n).unwrap_or_default());
         Ok(n)
     }
 
@@ -243,13 +260,21 @@ impl FsFile for SimFile {
         if node.data.len() < pos + n {
             node.data.resize(pos + n, 0);
         }
-        node.data.get_mut(pos..pos + n).unwrap_or_default().copy_from_slice(buf.get(..n).unwrap_or_default());
+        node.data
+            .get_mut(pos..pos + n)
+            .unwrap_or_default()
+            .copy_from_slice(buf.get(..n).unwrap_or_default());
         Ok(n)
     }
 
     fn len(&self) -> io::Result<u64> {
         check_alive(&self.fs.st(), self.generation)?;
-        Ok(self.inode.lock().unwrap_or_else(PoisonError::into_inner).data.len() as u64)
+        Ok(self
+            .inode
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .data
+            .len() as u64)
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
@@ -304,36 +329,49 @@ impl FileSystem for SimFs {
         let generation = st.generation;
         let existing = st.names.get(path).cloned();
         let inode = match (mode, existing) {
-            (OpenMode::Read | OpenMode::ReadWrite, None) => return Err(io::ErrorKind::NotFound.into()),
+            (OpenMode::Read | OpenMode::ReadWrite, None) => {
+                return Err(io::ErrorKind::NotFound.into());
+            }
             (OpenMode::Read | OpenMode::ReadWrite | OpenMode::CreateOrOpen, Some(i)) => {
                 check_alive(&st, generation)?;
                 i
             }
             (OpenMode::CreateTruncate, Some(i)) => {
                 tick(&mut st, generation)?;
-                i.lock().unwrap_or_else(PoisonError::into_inner).data.clear();
+                i.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .data
+                    .clear();
                 i
             }
             (OpenMode::CreateOrOpen | OpenMode::CreateTruncate, None) => {
                 tick(&mut st, generation)?;
-                if let Some(parent) = path.parent() {
-                    if !st.dirs.contains(parent) {
-                        return Err(io::ErrorKind::NotFound.into());
-                    }
+                if let Some(parent) = path.parent()
+                    && !st.dirs.contains(parent)
+                {
+                    return Err(io::ErrorKind::NotFound.into());
                 }
                 let i: InodeRef = Arc::default();
                 st.names.insert(path.to_path_buf(), Arc::clone(&i));
                 i
             }
         };
-        Ok(Arc::new(SimFile { fs: self.clone(), inode, generation, writable: mode != OpenMode::Read }))
+        Ok(Arc::new(SimFile {
+            fs: self.clone(),
+            inode,
+            generation,
+            writable: mode != OpenMode::Read,
+        }))
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut st = self.st();
         let generation = st.generation;
         tick(&mut st, generation)?;
-        let inode = st.names.remove(from).ok_or(io::Error::from(io::ErrorKind::NotFound))?;
+        let inode = st
+            .names
+            .remove(from)
+            .ok_or(io::Error::from(io::ErrorKind::NotFound))?;
         st.names.insert(to.to_path_buf(), inode);
         Ok(())
     }
@@ -342,7 +380,10 @@ impl FileSystem for SimFs {
         let mut st = self.st();
         let generation = st.generation;
         tick(&mut st, generation)?;
-        st.names.remove(path).map(|_| ()).ok_or(io::Error::from(io::ErrorKind::NotFound))
+        st.names
+            .remove(path)
+            .map(|_| ())
+            .ok_or(io::Error::from(io::ErrorKind::NotFound))
     }
 
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
@@ -370,8 +411,12 @@ impl FileSystem for SimFs {
         tick(&mut st, generation)?;
         let in_dir = |p: &Path| p.parent() == Some(path);
         st.durable.retain(|p, _| !in_dir(p));
-        let current: Vec<(PathBuf, InodeRef)> =
-            st.names.iter().filter(|(p, _)| in_dir(p)).map(|(p, i)| (p.clone(), Arc::clone(i))).collect();
+        let current: Vec<(PathBuf, InodeRef)> = st
+            .names
+            .iter()
+            .filter(|(p, _)| in_dir(p))
+            .map(|(p, i)| (p.clone(), Arc::clone(i)))
+            .collect();
         st.durable.extend(current);
         Ok(())
     }
@@ -382,7 +427,12 @@ impl FileSystem for SimFs {
         if !st.dirs.contains(path) {
             return Err(io::ErrorKind::NotFound.into());
         }
-        Ok(st.names.keys().filter(|p| p.parent() == Some(path)).cloned().collect())
+        Ok(st
+            .names
+            .keys()
+            .filter(|p| p.parent() == Some(path))
+            .cloned()
+            .collect())
     }
 
     fn exists(&self, path: &Path) -> bool {
@@ -396,6 +446,10 @@ impl FileSystem for SimFs {
         if !st.locks.insert(path.to_path_buf()) {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        Ok(Box::new(SimLock { fs: self.clone(), path: path.to_path_buf(), generation: st.generation }))
+        Ok(Box::new(SimLock {
+            fs: self.clone(),
+            path: path.to_path_buf(),
+            generation: st.generation,
+        }))
     }
 }

@@ -19,7 +19,9 @@ fn read_capped(r: impl Read, max: usize) -> Result<Vec<u8>, CorruptKind> {
     let mut out = Vec::new();
     r.take(max as u64 + 1).read_to_end(&mut out).map_err(fail)?;
     if out.len() > max {
-        return Err(CorruptKind::Decompress(format!("output exceeds the cap of {max} bytes")));
+        return Err(CorruptKind::Decompress(format!(
+            "output exceeds the cap of {max} bytes"
+        )));
     }
     Ok(out)
 }
@@ -44,12 +46,16 @@ pub fn decompress(codec: Compression, input: &[u8], max: usize) -> Result<Vec<u8
 fn snappy_raw(input: &[u8], max: usize, out: &mut Vec<u8>) -> Result<(), CorruptKind> {
     let len = snap::raw::decompress_len(input).map_err(fail)?;
     if out.len() + len > max {
-        return Err(CorruptKind::Decompress(format!("output exceeds the cap of {max} bytes")));
+        return Err(CorruptKind::Decompress(format!(
+            "output exceeds the cap of {max} bytes"
+        )));
     }
     let start = out.len();
     out.resize(start + len, 0);
     let dst = out.get_mut(start..).unwrap_or_default();
-    snap::raw::Decoder::new().decompress(input, dst).map_err(fail)?;
+    snap::raw::Decoder::new()
+        .decompress(input, dst)
+        .map_err(fail)?;
     Ok(())
 }
 
@@ -61,14 +67,18 @@ fn snappy_decompress(input: &[u8], max: usize) -> Result<Vec<u8>, CorruptKind> {
     };
     // xerial: magic, version (4), compatible version (4), then blocks of
     // a 4-byte big-endian length and a raw snappy block.
-    rest = rest.get(8..).ok_or(CorruptKind::Decompress("short xerial header".into()))?;
+    rest = rest
+        .get(8..)
+        .ok_or(CorruptKind::Decompress("short xerial header".into()))?;
     while !rest.is_empty() {
         let len_bytes: [u8; 4] = rest
             .get(..4)
             .and_then(|s| s.try_into().ok())
             .ok_or(CorruptKind::Decompress("short xerial block length".into()))?;
         let len = u32::from_be_bytes(len_bytes) as usize;
-        let block = rest.get(4..4 + len).ok_or(CorruptKind::Decompress("short xerial block".into()))?;
+        let block = rest
+            .get(4..4 + len)
+            .ok_or(CorruptKind::Decompress("short xerial block".into()))?;
         snappy_raw(block, max, &mut out)?;
         rest = rest.get(4 + len..).unwrap_or_default();
     }
@@ -99,7 +109,9 @@ pub fn compress(codec: Compression, input: &[u8]) -> Result<Vec<u8>, CorruptKind
             out.extend_from_slice(&1u32.to_be_bytes());
             out.extend_from_slice(&1u32.to_be_bytes());
             for chunk in input.chunks(32 * 1024) {
-                let block = snap::raw::Encoder::new().compress_vec(chunk).map_err(fail)?;
+                let block = snap::raw::Encoder::new()
+                    .compress_vec(chunk)
+                    .map_err(fail)?;
                 out.extend_from_slice(&(block.len() as u32).to_be_bytes());
                 out.extend_from_slice(&block);
             }
@@ -114,7 +126,9 @@ mod tests {
 
     #[test]
     fn every_codec_round_trips_and_respects_the_cap() {
-        let input: Vec<u8> = (0..100_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        let input: Vec<u8> = (0..100_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
         for codec in [
             Compression::None,
             Compression::Gzip,
@@ -123,23 +137,44 @@ mod tests {
             Compression::Zstd,
         ] {
             let c = compress(codec, &input).expect("compress");
-            assert_eq!(decompress(codec, &c, input.len()).expect("decompress"), input, "{codec:?}");
+            assert_eq!(
+                decompress(codec, &c, input.len()).expect("decompress"),
+                input,
+                "{codec:?}"
+            );
             if codec != Compression::None {
-                assert!(decompress(codec, &c, input.len() - 1).is_err(), "{codec:?} cap");
+                assert!(
+                    decompress(codec, &c, input.len() - 1).is_err(),
+                    "{codec:?} cap"
+                );
             }
         }
     }
 
     #[test]
     fn raw_snappy_is_read_too() {
-        let block = snap::raw::Encoder::new().compress_vec(b"hello hello hello").expect("snappy");
-        assert_eq!(decompress(Compression::Snappy, &block, 100).expect("raw"), b"hello hello hello");
+        let block = snap::raw::Encoder::new()
+            .compress_vec(b"hello hello hello")
+            .expect("snappy");
+        assert_eq!(
+            decompress(Compression::Snappy, &block, 100).expect("raw"),
+            b"hello hello hello"
+        );
     }
 
     #[test]
     fn garbage_never_panics() {
-        for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
-            for input in [&b""[..], b"\x82SNAPPY\x00\0\0\0\x01\0\0\0\x01\xff\xff\xff\xff", b"garbage!"] {
+        for codec in [
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            for input in [
+                &b""[..],
+                b"\x82SNAPPY\x00\0\0\0\x01\0\0\0\x01\xff\xff\xff\xff",
+                b"garbage!",
+            ] {
                 let _ = decompress(codec, input, 1 << 20);
             }
         }

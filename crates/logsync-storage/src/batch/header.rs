@@ -158,12 +158,20 @@ impl Attributes {
     /// With the transactional bit set or cleared.
     #[must_use]
     pub fn with_transactional(self, on: bool) -> Self {
-        Attributes(if on { self.0 | Self::TRANSACTIONAL } else { self.0 & !Self::TRANSACTIONAL })
+        Attributes(if on {
+            self.0 | Self::TRANSACTIONAL
+        } else {
+            self.0 & !Self::TRANSACTIONAL
+        })
     }
     /// With the control bit set or cleared.
     #[must_use]
     pub fn with_control(self, on: bool) -> Self {
-        Attributes(if on { self.0 | Self::CONTROL } else { self.0 & !Self::CONTROL })
+        Attributes(if on {
+            self.0 | Self::CONTROL
+        } else {
+            self.0 & !Self::CONTROL
+        })
     }
 }
 
@@ -198,7 +206,10 @@ fn be<const N: usize>(buf: &[u8], at: usize) -> Result<[u8; N], CorruptKind> {
 /// # Errors
 /// [`CorruptKind::Truncated`] if fewer than 12 bytes are given.
 pub fn peek_offset_and_length(buf: &[u8]) -> Result<(i64, i32), CorruptKind> {
-    Ok((i64::from_be_bytes(be(buf, 0)?), i32::from_be_bytes(be(buf, 8)?)))
+    Ok((
+        i64::from_be_bytes(be(buf, 0)?),
+        i32::from_be_bytes(be(buf, 8)?),
+    ))
 }
 
 impl BatchHeader {
@@ -234,9 +245,14 @@ impl BatchHeader {
             return Err(CorruptKind::BadRecord("negative base offset"));
         }
         if h.records_count < 0 || h.last_offset_delta < 0 {
-            return Err(CorruptKind::BadRecord("negative record count or offset delta"));
+            return Err(CorruptKind::BadRecord(
+                "negative record count or offset delta",
+            ));
         }
-        if h.base_offset.checked_add(i64::from(h.last_offset_delta)).is_none() {
+        if h.base_offset
+            .checked_add(i64::from(h.last_offset_delta))
+            .is_none()
+        {
             return Err(CorruptKind::BadRecord("last offset overflows"));
         }
         Ok(h)
@@ -329,10 +345,19 @@ mod tests {
 
     #[test]
     fn header_rejects_short_input_and_bad_magic() {
-        assert!(matches!(BatchHeader::parse(&[0u8; 20]), Err(CorruptKind::BadMagic(0))));
+        assert!(matches!(
+            BatchHeader::parse(&[0u8; 20]),
+            Err(CorruptKind::BadMagic(0))
+        ));
         let mut buf = [0u8; BATCH_HEADER_BYTES];
         buf[MAGIC_POS] = 2;
-        assert!(matches!(BatchHeader::parse(&buf[..40]), Err(CorruptKind::Truncated { .. })));
-        assert!(matches!(BatchHeader::parse(&buf), Err(CorruptKind::BadLength(0))));
+        assert!(matches!(
+            BatchHeader::parse(&buf[..40]),
+            Err(CorruptKind::Truncated { .. })
+        ));
+        assert!(matches!(
+            BatchHeader::parse(&buf),
+            Err(CorruptKind::BadLength(0))
+        ));
     }
 }

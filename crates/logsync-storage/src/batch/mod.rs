@@ -15,8 +15,8 @@ pub use self::compression::{compress, decompress};
 pub use self::header::{
     Attributes, BATCH_HEADER_BYTES, BatchHeader, Compression, LOG_OVERHEAD, TimestampType,
 };
-pub use self::records::{Record, RecordCursor, RecordHeader, RecordIter, RecordRef};
 use self::header::{CRC_POS, CRC_START};
+pub use self::records::{Record, RecordCursor, RecordHeader, RecordIter, RecordRef};
 use crate::error::CorruptKind;
 
 /// Decompressed records of one batch may not exceed this unless the caller
@@ -74,11 +74,22 @@ impl Default for BatchSpec {
 ///
 /// # Errors
 /// An empty record list, more records than an `i32` counts, or a codec failure.
-pub fn encode_batch(out: &mut Vec<u8>, spec: &BatchSpec, records: &[Record]) -> Result<(), CorruptKind> {
-    let count = i32::try_from(records.len()).map_err(|_| CorruptKind::BadRecord("too many records"))?;
-    let first = records.first().ok_or(CorruptKind::BadRecord("a batch needs at least one record"))?;
+pub fn encode_batch(
+    out: &mut Vec<u8>,
+    spec: &BatchSpec,
+    records: &[Record],
+) -> Result<(), CorruptKind> {
+    let count =
+        i32::try_from(records.len()).map_err(|_| CorruptKind::BadRecord("too many records"))?;
+    let first = records
+        .first()
+        .ok_or(CorruptKind::BadRecord("a batch needs at least one record"))?;
     let base_timestamp = first.timestamp.0;
-    let max_timestamp = records.iter().map(|r| r.timestamp.0).max().unwrap_or(base_timestamp);
+    let max_timestamp = records
+        .iter()
+        .map(|r| r.timestamp.0)
+        .max()
+        .unwrap_or(base_timestamp);
     let start = out.len();
     out.resize(start + BATCH_HEADER_BYTES, 0);
     let encode_records = |buf: &mut Vec<u8>| {
@@ -148,7 +159,10 @@ pub fn parse_header_complete(buf: &[u8]) -> Result<BatchHeader, CorruptKind> {
     let h = BatchHeader::parse(buf)?;
     let total = h.total_size();
     if (buf.len() as u64) < total {
-        return Err(CorruptKind::Truncated { needed: total, available: buf.len() as u64 });
+        return Err(CorruptKind::Truncated {
+            needed: total,
+            available: buf.len() as u64,
+        });
     }
     Ok(h)
 }
@@ -158,10 +172,15 @@ pub fn parse_header_complete(buf: &[u8]) -> Result<BatchHeader, CorruptKind> {
 /// # Errors
 /// [`CorruptKind::CrcMismatch`].
 pub fn verify_crc(batch: &[u8], header: &BatchHeader) -> Result<(), CorruptKind> {
-    let covered = batch.get(CRC_START..header.total_size() as usize).unwrap_or_default();
+    let covered = batch
+        .get(CRC_START..header.total_size() as usize)
+        .unwrap_or_default();
     let computed = crc32c(covered);
     if computed != header.crc {
-        return Err(CorruptKind::CrcMismatch { stored: header.crc, computed });
+        return Err(CorruptKind::CrcMismatch {
+            stored: header.crc,
+            computed,
+        });
     }
     Ok(())
 }
@@ -215,7 +234,10 @@ impl Batch {
     /// # Errors
     /// An unknown codec or a decompression failure; record errors come from the iterator.
     pub fn records(&self, max_decompressed: usize) -> Result<RecordIter, CorruptKind> {
-        Ok(RecordIter::new(self.payload(max_decompressed)?, self.cursor()))
+        Ok(RecordIter::new(
+            self.payload(max_decompressed)?,
+            self.cursor(),
+        ))
     }
 
     /// Full validation: every record well formed, the count and the last
@@ -229,7 +251,8 @@ impl Batch {
 }
 
 fn cursor_for(h: &BatchHeader) -> RecordCursor {
-    let ts = (h.attributes.timestamp_type() == TimestampType::LogAppendTime).then_some(h.max_timestamp);
+    let ts =
+        (h.attributes.timestamp_type() == TimestampType::LogAppendTime).then_some(h.max_timestamp);
     RecordCursor::new(h.base_offset, h.base_timestamp, h.records_count, ts)
 }
 
@@ -246,7 +269,10 @@ pub fn validate(buf: &[u8], max_decompressed: usize) -> Result<BatchHeader, Corr
     let raw = bytes.get(BATCH_HEADER_BYTES..).unwrap_or_default();
     match h.attributes.compression()? {
         Compression::None => cursor_for(&h).validate_all(raw, h.last_offset_delta)?,
-        codec => cursor_for(&h).validate_all(&decompress(codec, raw, max_decompressed)?, h.last_offset_delta)?,
+        codec => cursor_for(&h).validate_all(
+            &decompress(codec, raw, max_decompressed)?,
+            h.last_offset_delta,
+        )?,
     }
     Ok(h)
 }
@@ -283,10 +309,13 @@ mod tests {
         Record {
             offset: Offset(0),
             timestamp: TimestampMs(1_700_000_000_000 + i as i64 * 7),
-            key: (i % 3 != 0).then(|| Bytes::from(format!("key-{i}"))),
+            key: (!i.is_multiple_of(3)).then(|| Bytes::from(format!("key-{i}"))),
             value: (i % 5 != 4).then(|| Bytes::from(vec![b'v'; i as usize])),
-            headers: if i % 2 == 0 {
-                vec![RecordHeader { key: Bytes::from_static(b"h"), value: Some(Bytes::from_static(b"x")) }]
+            headers: if i.is_multiple_of(2) {
+                vec![RecordHeader {
+                    key: Bytes::from_static(b"h"),
+                    value: Some(Bytes::from_static(b"x")),
+                }]
             } else {
                 Vec::new()
             },
@@ -303,7 +332,11 @@ mod tests {
             Compression::Lz4,
             Compression::Zstd,
         ] {
-            let spec = BatchSpec { base_offset: 100, compression, ..BatchSpec::default() };
+            let spec = BatchSpec {
+                base_offset: 100,
+                compression,
+                ..BatchSpec::default()
+            };
             let mut out = Vec::new();
             encode_batch(&mut out, &spec, &records).expect("encode");
             let bytes = Bytes::from(out);
@@ -311,11 +344,17 @@ mod tests {
             assert_eq!(batch.header().records_count, 20);
             assert_eq!(batch.header().last_offset(), 119);
             batch.validate_records(1 << 20).expect("valid");
-            let back: Vec<Record> =
-                batch.records(1 << 20).expect("records").collect::<Result<_, _>>().expect("decode");
+            let back: Vec<Record> = batch
+                .records(1 << 20)
+                .expect("records")
+                .collect::<Result<_, _>>()
+                .expect("decode");
             for (i, (a, b)) in records.iter().zip(&back).enumerate() {
                 assert_eq!(b.offset, Offset(100 + i as u64));
-                assert_eq!((&a.key, &a.value, &a.headers, a.timestamp), (&b.key, &b.value, &b.headers, b.timestamp));
+                assert_eq!(
+                    (&a.key, &a.value, &a.headers, a.timestamp),
+                    (&b.key, &b.value, &b.headers, b.timestamp)
+                );
             }
         }
     }

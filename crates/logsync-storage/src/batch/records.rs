@@ -132,7 +132,10 @@ impl RecordRef<'_> {
             headers: self
                 .headers
                 .iter()
-                .map(|(k, v)| RecordHeader { key: share(k), value: v.map(share) })
+                .map(|(k, v)| RecordHeader {
+                    key: share(k),
+                    value: v.map(share),
+                })
                 .collect(),
         }
     }
@@ -155,7 +158,8 @@ pub struct RecordCursor {
 }
 
 fn take_varint(buf: &[u8], pos: &mut usize, what: &'static str) -> Result<i32, CorruptKind> {
-    let (v, n) = get_varint(buf.get(*pos..).unwrap_or_default()).ok_or(CorruptKind::BadRecord(what))?;
+    let (v, n) =
+        get_varint(buf.get(*pos..).unwrap_or_default()).ok_or(CorruptKind::BadRecord(what))?;
     *pos += n;
     Ok(v)
 }
@@ -168,7 +172,11 @@ fn take_bytes<'a>(
 ) -> Result<Option<&'a [u8]>, CorruptKind> {
     let len = take_varint(buf, pos, what)?;
     if len < 0 {
-        return if len == -1 { Ok(None) } else { Err(CorruptKind::BadRecord(what)) };
+        return if len == -1 {
+            Ok(None)
+        } else {
+            Err(CorruptKind::BadRecord(what))
+        };
     }
     let stop = *pos + len as usize;
     if stop > end {
@@ -182,7 +190,12 @@ fn take_bytes<'a>(
 impl RecordCursor {
     /// A cursor for `count` records.
     #[must_use]
-    pub fn new(base_offset: i64, base_timestamp: i64, count: i32, override_timestamp: Option<i64>) -> Self {
+    pub fn new(
+        base_offset: i64,
+        base_timestamp: i64,
+        count: i32,
+        override_timestamp: Option<i64>,
+    ) -> Self {
         RecordCursor {
             pos: 0,
             base_offset,
@@ -202,8 +215,8 @@ impl RecordCursor {
         }
         let end = *pos + len as usize;
         *pos += 1; // attributes, unused in v2
-        let (ts_delta, n) =
-            get_varlong(buf.get(*pos..end).unwrap_or_default()).ok_or(CorruptKind::BadRecord("timestamp delta"))?;
+        let (ts_delta, n) = get_varlong(buf.get(*pos..end).unwrap_or_default())
+            .ok_or(CorruptKind::BadRecord("timestamp delta"))?;
         *pos += n;
         let offset_delta = i64::from(take_varint(buf, pos, "offset delta")?);
         if offset_delta <= self.last_delta {
@@ -218,12 +231,15 @@ impl RecordCursor {
         }
         let mut headers = Vec::with_capacity(count as usize);
         for _ in 0..count {
-            let key = take_bytes(buf, pos, end, "header key")?.ok_or(CorruptKind::BadRecord("null header key"))?;
+            let key = take_bytes(buf, pos, end, "header key")?
+                .ok_or(CorruptKind::BadRecord("null header key"))?;
             let value = take_bytes(buf, pos, end, "header value")?;
             headers.push((key, value));
         }
         if *pos != end {
-            return Err(CorruptKind::BadRecord("record length does not match its fields"));
+            return Err(CorruptKind::BadRecord(
+                "record length does not match its fields",
+            ));
         }
         let timestamp = match self.override_timestamp {
             Some(ts) => ts,
@@ -260,16 +276,24 @@ impl RecordCursor {
         let mut found = 0i64;
         while self.pos < buf.len() {
             if found >= self.declared {
-                return Err(CorruptKind::CountMismatch { declared: self.declared, found: found + 1 });
+                return Err(CorruptKind::CountMismatch {
+                    declared: self.declared,
+                    found: found + 1,
+                });
             }
             self.decode_one(buf)?;
             found += 1;
         }
         if found != self.declared {
-            return Err(CorruptKind::CountMismatch { declared: self.declared, found });
+            return Err(CorruptKind::CountMismatch {
+                declared: self.declared,
+                found,
+            });
         }
         if found > 0 && self.last_delta != i64::from(last_offset_delta) {
-            return Err(CorruptKind::BadRecord("last offset delta does not match the records"));
+            return Err(CorruptKind::BadRecord(
+                "last offset delta does not match the records",
+            ));
         }
         Ok(())
     }

@@ -29,7 +29,9 @@ impl Indexes {
     /// or below it.
     #[must_use]
     pub fn offset_lookup(&self, relative_offset: u32) -> Option<OffsetEntry> {
-        let i = self.offsets.partition_point(|e| e.relative_offset <= relative_offset);
+        let i = self
+            .offsets
+            .partition_point(|e| e.relative_offset <= relative_offset);
         i.checked_sub(1).and_then(|i| self.offsets.get(i)).copied()
     }
 
@@ -54,20 +56,38 @@ mod tests {
 
     #[test]
     fn offset_lookup_matches_a_linear_scan() {
-        let offsets: Vec<OffsetEntry> =
-            (0..200).map(|i| OffsetEntry { relative_offset: i * 10 + 3, position: i * 4096 }).collect();
-        let idx = Indexes { offsets: offsets.clone(), times: Vec::new() };
+        let offsets: Vec<OffsetEntry> = (0..200)
+            .map(|i| OffsetEntry {
+                relative_offset: i * 10 + 3,
+                position: i * 4096,
+            })
+            .collect();
+        let idx = Indexes {
+            offsets: offsets.clone(),
+            times: Vec::new(),
+        };
         for target in 0..2100 {
-            let linear = offsets.iter().rev().find(|e| e.relative_offset <= target).copied();
+            let linear = offsets
+                .iter()
+                .rev()
+                .find(|e| e.relative_offset <= target)
+                .copied();
             assert_eq!(idx.offset_lookup(target), linear, "{target}");
         }
     }
 
     #[test]
     fn time_lookup_matches_a_linear_scan() {
-        let times: Vec<TimeEntry> =
-            (0..100).map(|i| TimeEntry { timestamp: 1000 + i64::from(i) * 5, relative_offset: i * 3 }).collect();
-        let idx = Indexes { offsets: Vec::new(), times: times.clone() };
+        let times: Vec<TimeEntry> = (0..100)
+            .map(|i| TimeEntry {
+                timestamp: 1000 + i64::from(i) * 5,
+                relative_offset: i * 3,
+            })
+            .collect();
+        let idx = Indexes {
+            offsets: Vec::new(),
+            times: times.clone(),
+        };
         for ts in 900..1600 {
             let linear = times.iter().rev().find(|e| e.timestamp < ts).copied();
             assert_eq!(idx.time_lookup_below(ts), linear, "{ts}");

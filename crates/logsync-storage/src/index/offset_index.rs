@@ -56,7 +56,10 @@ mod tests {
 
     #[test]
     fn entries_round_trip() {
-        let e = OffsetEntry { relative_offset: 0x0102_0304, position: 0xa0b0_c0d0 };
+        let e = OffsetEntry {
+            relative_offset: 0x0102_0304,
+            position: 0xa0b0_c0d0,
+        };
         assert_eq!(e.encode(), [1, 2, 3, 4, 0xa0, 0xb0, 0xc0, 0xd0]);
         let mut bytes = e.encode().to_vec();
         bytes.extend_from_slice(&[9, 9, 9]); // a torn partial entry is ignored
@@ -65,8 +68,14 @@ mod tests {
 
     #[test]
     fn sanity_rejects_disorder_and_positions_past_the_log() {
-        let a = OffsetEntry { relative_offset: 1, position: 100 };
-        let b = OffsetEntry { relative_offset: 5, position: 200 };
+        let a = OffsetEntry {
+            relative_offset: 1,
+            position: 100,
+        };
+        let b = OffsetEntry {
+            relative_offset: 5,
+            position: 200,
+        };
         assert!(OffsetEntry::is_sane(&[a, b], 300));
         assert!(!OffsetEntry::is_sane(&[b, a], 300));
         assert!(!OffsetEntry::is_sane(&[a, b], 200));

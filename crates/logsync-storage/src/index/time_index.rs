@@ -46,7 +46,9 @@ impl TimeEntry {
         entries.windows(2).all(|w| match w {
             [a, b] => a.timestamp < b.timestamp && a.relative_offset <= b.relative_offset,
             _ => true,
-        }) && entries.iter().all(|e| e.relative_offset <= max_relative_offset)
+        }) && entries
+            .iter()
+            .all(|e| e.relative_offset <= max_relative_offset)
     }
 }
 
@@ -56,9 +58,21 @@ mod tests {
 
     #[test]
     fn entries_round_trip() {
-        let e = TimeEntry { timestamp: -5, relative_offset: 77 };
+        let e = TimeEntry {
+            timestamp: -5,
+            relative_offset: 77,
+        };
         assert_eq!(TimeEntry::decode_all(&e.encode()), vec![e]);
-        assert!(TimeEntry::is_sane(&[e, TimeEntry { timestamp: 10, relative_offset: 77 }], 80));
+        assert!(TimeEntry::is_sane(
+            &[
+                e,
+                TimeEntry {
+                    timestamp: 10,
+                    relative_offset: 77
+                }
+            ],
+            80
+        ));
         assert!(!TimeEntry::is_sane(&[e, e], 80));
     }
 }

@@ -36,7 +36,10 @@ impl Log {
         self.check_writable()?;
         let mut buf = std::mem::take(&mut w.buf);
         buf.clear();
-        let spec = BatchSpec { base_offset: self.log_end.load(Ordering::Acquire), ..*spec };
+        let spec = BatchSpec {
+            base_offset: self.log_end.load(Ordering::Acquire),
+            ..*spec
+        };
         let encoded = batch::encode_batch(&mut buf, &spec, records).map_err(Error::InvalidBatch);
         let result = encoded.and_then(|()| {
             let header = BatchHeader::parse(&buf).map_err(Error::InvalidBatch)?;
@@ -66,13 +69,18 @@ impl Log {
             self.check_size(h.total_size())?;
             batch::validate(rest, max_decompressed).map_err(Error::InvalidBatch)?;
             if h.records_count == 0 {
-                return Err(Error::InvalidBatch(CorruptKind::BadRecord("a batch needs at least one record")));
+                return Err(Error::InvalidBatch(CorruptKind::BadRecord(
+                    "a batch needs at least one record",
+                )));
             }
             headers.push(h);
             pos += h.total_size() as usize;
         }
         if headers.is_empty() {
-            return Err(Error::InvalidBatch(CorruptKind::truncated(batch::BATCH_HEADER_BYTES, batches.len())));
+            return Err(Error::InvalidBatch(CorruptKind::truncated(
+                batch::BATCH_HEADER_BYTES,
+                batches.len(),
+            )));
         }
         let mut w = guard(&self.writer);
         self.check_writable()?;
@@ -103,26 +111,44 @@ impl Log {
 
     /// Whether the active segment must roll before `len` more bytes of
     /// batches ending at `last_offset` with max timestamp `max_ts`.
-    fn should_roll(&self, w: &Writer, active: &Segment, len: u64, last_offset: u64, max_ts: i64) -> bool {
+    fn should_roll(
+        &self,
+        w: &Writer,
+        active: &Segment,
+        len: u64,
+        last_offset: u64,
+        max_ts: i64,
+    ) -> bool {
         let size = active.size();
         if size == 0 {
             return false;
         }
         let c = &self.config;
-        let index_full = (active.index_entries() + 2) * crate::index::TIME_ENTRY_BYTES > c.segment_index_bytes as usize;
+        let index_full = (active.index_entries() + 2) * crate::index::TIME_ENTRY_BYTES
+            > c.segment_index_bytes as usize;
         size + len > u64::from(c.segment_bytes)
             || index_full
             || last_offset - active.base_offset() > u64::from(u32::MAX)
-            || w.first_timestamp.is_some_and(|first| max_ts.saturating_sub(first) > c.segment_ms as i64)
+            || w.first_timestamp
+                .is_some_and(|first| max_ts.saturating_sub(first) > c.segment_ms as i64)
     }
 
     /// Writes checked batches (offsets already assigned) under the writer lock.
-    fn write_locked(&self, w: &mut Writer, buf: &[u8], headers: &[BatchHeader]) -> Result<(AppendInfo, u64)> {
+    fn write_locked(
+        &self,
+        w: &mut Writer,
+        buf: &[u8],
+        headers: &[BatchHeader],
+    ) -> Result<(AppendInfo, u64)> {
         let (first, last) = match (headers.first(), headers.last()) {
             (Some(f), Some(l)) => (*f, *l),
             _ => return Err(Error::InvalidBatch(CorruptKind::BadRecord("no batches"))),
         };
-        let max_ts = headers.iter().map(|h| h.max_timestamp).max().unwrap_or(i64::MIN);
+        let max_ts = headers
+            .iter()
+            .map(|h| h.max_timestamp)
+            .max()
+            .unwrap_or(i64::MIN);
         let mut active = self.active()?;
         if self.should_roll(w, &active, buf.len() as u64, last.last_offset(), max_ts) {
             self.roll(w)?;
@@ -158,12 +184,15 @@ impl Log {
             max_timestamp: TimestampMs(max_ts),
             batches: headers.len() as u32,
         };
-        if let FsyncPolicy::IntervalMs(ms) = self.config.fsync {
-            if w.last_sync.elapsed().as_millis() >= u128::from(ms) {
-                active.log_file().sync_data().map_err(|e| self.poison(Error::io("fsync", active.path(FileKind::Log), e)))?;
-                w.last_sync = Instant::now();
-                self.mark_synced(next, None);
-            }
+        if let FsyncPolicy::IntervalMs(ms) = self.config.fsync
+            && w.last_sync.elapsed().as_millis() >= u128::from(ms)
+        {
+            active
+                .log_file()
+                .sync_data()
+                .map_err(|e| self.poison(Error::io("fsync", active.path(FileKind::Log), e)))?;
+            w.last_sync = Instant::now();
+            self.mark_synced(next, None);
         }
         Ok((info, next))
     }
@@ -183,7 +212,9 @@ impl Log {
         let mut st = guard(&self.sync);
         loop {
             if self.poisoned.load(Ordering::Acquire) {
-                return Err(Error::Poisoned { path: self.dir.clone() });
+                return Err(Error::Poisoned {
+                    path: self.dir.clone(),
+                });
             }
             if st.synced_upto >= upto {
                 return Ok(());
@@ -200,7 +231,11 @@ impl Log {
             // is either in `active` or already synced.
             let target = self.log_end.load(Ordering::Acquire);
             let active = self.active();
-            let result = active.and_then(|a| a.log_file().sync_data().map_err(|e| Error::io("fsync", a.path(FileKind::Log), e)));
+            let result = active.and_then(|a| {
+                a.log_file()
+                    .sync_data()
+                    .map_err(|e| Error::io("fsync", a.path(FileKind::Log), e))
+            });
             st = guard(&self.sync);
             st.in_progress = false;
             match result {
@@ -225,7 +260,13 @@ impl Log {
         old.seal(final_time).map_err(|e| self.poison(e))?;
         let base = self.log_end.load(Ordering::Acquire);
         let c = &self.config;
-        let seg = match Segment::create(&self.fs, &self.dir, base, c.segment_index_bytes, c.index_interval_bytes) {
+        let seg = match Segment::create(
+            &self.fs,
+            &self.dir,
+            base,
+            c.segment_index_bytes,
+            c.index_interval_bytes,
+        ) {
             Ok(s) => Arc::new(s),
             Err(e) => {
                 // Keep appending to the old segment rather than lose the log.
@@ -233,7 +274,9 @@ impl Log {
                 return Err(e);
             }
         };
-        self.fs.sync_dir(&self.dir).map_err(|e| self.poison(Error::io("fsync", &self.dir, e)))?;
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(|e| self.poison(Error::io("fsync", &self.dir, e)))?;
         let mut list = Vec::clone(&self.snapshot());
         list.push(seg);
         self.segments.store(Arc::new(list));

@@ -128,7 +128,11 @@ impl Log {
     ///
     /// # Errors
     /// As [`Log::open`].
-    pub fn open_with(dir: impl AsRef<Path>, config: LogConfig, fs: Arc<dyn FileSystem>) -> Result<Log> {
+    pub fn open_with(
+        dir: impl AsRef<Path>,
+        config: LogConfig,
+        fs: Arc<dyn FileSystem>,
+    ) -> Result<Log> {
         open::open(dir.as_ref(), config, fs)
     }
 
@@ -169,7 +173,9 @@ impl Log {
             return Err(Error::Closed);
         }
         if self.poisoned.load(Ordering::Acquire) {
-            return Err(Error::Poisoned { path: self.dir.clone() });
+            return Err(Error::Poisoned {
+                path: self.dir.clone(),
+            });
         }
         Ok(())
     }
@@ -185,7 +191,8 @@ impl Log {
 
     fn write_checkpoint(&self, c: &Checkpoint) -> Result<()> {
         let path = self.dir.join(CHECKPOINT_FILE);
-        crate::fs::write_atomic(self.fs.as_ref(), &path, &c.encode()).map_err(|e| Error::io("write", &path, e))
+        crate::fs::write_atomic(self.fs.as_ref(), &path, &c.encode())
+            .map_err(|e| Error::io("write", &path, e))
     }
 
     /// Forces everything appended so far to disk (log and indexes) and moves
@@ -250,7 +257,9 @@ impl Log {
         }
         let result = (|| {
             if self.poisoned.load(Ordering::Acquire) {
-                return Err(Error::Poisoned { path: self.dir.clone() });
+                return Err(Error::Poisoned {
+                    path: self.dir.clone(),
+                });
             }
             let active = self.active()?;
             let final_time = w.builder.time_entry(active.last_time_entry());
@@ -261,7 +270,8 @@ impl Log {
             w.checkpoint.recovery_position = active.size();
             self.write_checkpoint(&w.checkpoint)?;
             let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
-            crate::fs::write_atomic(self.fs.as_ref(), &marker, b"").map_err(|e| Error::io("write", &marker, e))
+            crate::fs::write_atomic(self.fs.as_ref(), &marker, b"")
+                .map_err(|e| Error::io("write", &marker, e))
         })();
         guard(&self.lock_file).take();
         self.synced.notify_all();
@@ -273,7 +283,11 @@ impl Log {
     /// # Errors
     /// I/O errors or corruption met while loading a segment's indexes.
     pub fn stats(&self) -> Result<LogStats> {
-        let segments = self.snapshot().iter().map(|s| s.info()).collect::<Result<Vec<_>>>()?;
+        let segments = self
+            .snapshot()
+            .iter()
+            .map(|s| s.info())
+            .collect::<Result<Vec<_>>>()?;
         let recovery_point = Offset(guard(&self.writer).checkpoint.recovery_point);
         Ok(LogStats {
             log_start_offset: self.log_start_offset(),
@@ -287,10 +301,10 @@ impl Log {
 
 impl Drop for Log {
     fn drop(&mut self) {
-        if !self.closed.load(Ordering::Acquire) {
-            if let Err(e) = self.close() {
-                tracing::warn!(dir = %self.dir.display(), error = %e, "closing log on drop failed; it will be recovered on next open");
-            }
+        if !self.closed.load(Ordering::Acquire)
+            && let Err(e) = self.close()
+        {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "closing log on drop failed; it will be recovered on next open");
         }
     }
 }

@@ -44,17 +44,27 @@ fn read_checkpoint(fs: &dyn FileSystem, dir: &Path) -> Option<Checkpoint> {
 
 pub(super) fn open(dir: &Path, config: LogConfig, fs: Arc<dyn FileSystem>) -> Result<Log> {
     config.validate()?;
-    fs.create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+    fs.create_dir_all(dir)
+        .map_err(|e| Error::io("create", dir, e))?;
     let lock_path = dir.join(LOCK_FILE);
     let lock_file = fs.lock(&lock_path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::WouldBlock { Error::Locked { path: lock_path.clone() } } else { Error::io("lock", &lock_path, e) }
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            Error::Locked {
+                path: lock_path.clone(),
+            }
+        } else {
+            Error::io("lock", &lock_path, e)
+        }
     })?;
 
     let mut bases = Vec::new();
     for path in fs.read_dir(dir).map_err(|e| Error::io("list", dir, e))? {
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
         if name.ends_with(file_name::DELETED_SUFFIX) || name.ends_with(".tmp") {
-            fs.remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+            fs.remove_file(&path)
+                .map_err(|e| Error::io("remove", &path, e))?;
         } else if let Some((base, FileKind::Log)) = parse_file_name(name) {
             bases.push(base);
         }
@@ -67,7 +77,11 @@ pub(super) fn open(dir: &Path, config: LogConfig, fs: Arc<dyn FileSystem>) -> Re
     let clean = clean && found.is_some();
 
     // Segments wholly below the log start (a crash during truncate_prefix).
-    while bases.len() > 1 && bases.get(1).is_some_and(|&b| b <= checkpoint.log_start_offset) {
+    while bases.len() > 1
+        && bases
+            .get(1)
+            .is_some_and(|&b| b <= checkpoint.log_start_offset)
+    {
         let base = bases.remove(0);
         for kind in [FileKind::Log, FileKind::Index, FileKind::TimeIndex] {
             let p = file_name::file_path(dir, base, kind);
@@ -79,13 +93,29 @@ pub(super) fn open(dir: &Path, config: LogConfig, fs: Arc<dyn FileSystem>) -> Re
 
     let mut segments = Vec::with_capacity(bases.len().max(1));
     for &base in &bases {
-        segments.push(Arc::new(Segment::open(&fs, dir, base, config.index_interval_bytes)?));
+        segments.push(Arc::new(Segment::open(
+            &fs,
+            dir,
+            base,
+            config.index_interval_bytes,
+        )?));
     }
     if segments.is_empty() {
         let base = checkpoint.log_start_offset;
-        segments.push(Arc::new(Segment::create(&fs, dir, base, config.segment_index_bytes, config.index_interval_bytes)?));
+        segments.push(Arc::new(Segment::create(
+            &fs,
+            dir,
+            base,
+            config.segment_index_bytes,
+            config.index_interval_bytes,
+        )?));
         fs.sync_dir(dir).map_err(|e| Error::io("fsync", dir, e))?;
-        checkpoint = Checkpoint { log_start_offset: base, recovery_point: base, recovery_segment: base, recovery_position: 0 };
+        checkpoint = Checkpoint {
+            log_start_offset: base,
+            recovery_point: base,
+            recovery_segment: base,
+            recovery_position: 0,
+        };
     } else if clean && clean_open(&segments, &checkpoint, &config)? {
         // Trusted.
     } else {
@@ -98,13 +128,22 @@ pub(super) fn open(dir: &Path, config: LogConfig, fs: Arc<dyn FileSystem>) -> Re
     let first_base = segments.first().map_or(0, |s| s.base_offset());
     let log_start = checkpoint.log_start_offset.max(first_base).min(log_end);
     let idx = active.indexes()?;
-    let since = idx.offsets.last().map_or(info.size, |e| info.size - u64::from(e.position));
-    let builder = IndexBuilder::new(active.base_offset(), config.index_interval_bytes, since, &idx);
+    let since = idx
+        .offsets
+        .last()
+        .map_or(info.size, |e| info.size - u64::from(e.position));
+    let builder = IndexBuilder::new(
+        active.base_offset(),
+        config.index_interval_bytes,
+        since,
+        &idx,
+    );
 
     // From here on a crash must be seen as unclean.
     let marker = dir.join(CLEAN_SHUTDOWN_FILE);
     if fs.exists(&marker) {
-        fs.remove_file(&marker).map_err(|e| Error::io("remove", &marker, e))?;
+        fs.remove_file(&marker)
+            .map_err(|e| Error::io("remove", &marker, e))?;
     }
     active.sync()?;
     fs.sync_dir(dir).map_err(|e| Error::io("fsync", dir, e))?;
@@ -126,7 +165,11 @@ pub(super) fn open(dir: &Path, config: LogConfig, fs: Arc<dyn FileSystem>) -> Re
             checkpoint,
             last_sync: Instant::now(),
         }),
-        sync: Mutex::new(SyncState { synced_upto: log_end, in_progress: false, epoch: 0 }),
+        sync: Mutex::new(SyncState {
+            synced_upto: log_end,
+            in_progress: false,
+            epoch: 0,
+        }),
         synced: Condvar::new(),
         poisoned: AtomicBool::new(false),
         closed: AtomicBool::new(false),
@@ -140,11 +183,19 @@ pub(super) fn open(dir: &Path, config: LogConfig, fs: Arc<dyn FileSystem>) -> Re
 /// After a clean shutdown: the active segment must end exactly where the
 /// checkpoint says (a cheap check that also catches a damaged last batch);
 /// `false` sends the open through full recovery instead.
-fn clean_open(segments: &[Arc<Segment>], checkpoint: &Checkpoint, config: &LogConfig) -> Result<bool> {
+fn clean_open(
+    segments: &[Arc<Segment>],
+    checkpoint: &Checkpoint,
+    config: &LogConfig,
+) -> Result<bool> {
     let last = segments.last().ok_or(Error::Closed)?;
     match last.reactivate(config.segment_index_bytes) {
         Ok(()) => {}
-        Err(Error::Corrupt { path, position, kind }) => {
+        Err(Error::Corrupt {
+            path,
+            position,
+            kind,
+        }) => {
             tracing::warn!(path = %path.display(), position, %kind, "damage in the active segment after a clean shutdown; recovering");
             return Ok(false);
         }
@@ -152,7 +203,8 @@ fn clean_open(segments: &[Arc<Segment>], checkpoint: &Checkpoint, config: &LogCo
     }
     let info = last.info()?;
     let as_closed = checkpoint.recovery_segment != last.base_offset()
-        || (info.next_offset == checkpoint.recovery_point && info.size == checkpoint.recovery_position);
+        || (info.next_offset == checkpoint.recovery_point
+            && info.size == checkpoint.recovery_position);
     if !as_closed {
         tracing::warn!(segment = %last.path(FileKind::Log).display(), "active segment differs from the checkpoint; recovering");
     }
@@ -162,13 +214,19 @@ fn clean_open(segments: &[Arc<Segment>], checkpoint: &Checkpoint, config: &LogCo
 /// Re-validates every segment from the one holding the recovery point.
 fn recover(segments: &[Arc<Segment>], checkpoint: &Checkpoint, config: &LogConfig) -> Result<()> {
     let rp = checkpoint.recovery_point;
-    let first = segments.iter().rposition(|s| s.base_offset() <= rp).unwrap_or(0);
+    let first = segments
+        .iter()
+        .rposition(|s| s.base_offset() <= rp)
+        .unwrap_or(0);
     let last = segments.len() - 1;
     for (i, seg) in segments.iter().enumerate().skip(first) {
         let base = seg.base_offset();
         // Start at the recovery point inside its segment, keeping the index
         // entries below it; anything else is scanned from the start.
-        let len = seg.log_file().len().map_err(|e| Error::io("stat", seg.path(FileKind::Log), e))?;
+        let len = seg
+            .log_file()
+            .len()
+            .map_err(|e| Error::io("stat", seg.path(FileKind::Log), e))?;
         let (from, mut idx, next) = if base == checkpoint.recovery_segment
             && checkpoint.recovery_position > 0
             && checkpoint.recovery_position <= len
@@ -176,8 +234,11 @@ fn recover(segments: &[Arc<Segment>], checkpoint: &Checkpoint, config: &LogConfi
             let pos = checkpoint.recovery_position;
             let mut idx = seg.raw_index_entries();
             idx.offsets.retain(|e| u64::from(e.position) < pos);
-            idx.times.retain(|e| e.relative_offset < (rp.saturating_sub(base)) as u32);
-            if !(OffsetEntry::is_sane(&idx.offsets, pos) && TimeEntry::is_sane(&idx.times, u32::MAX)) {
+            idx.times
+                .retain(|e| e.relative_offset < (rp.saturating_sub(base)) as u32);
+            if !(OffsetEntry::is_sane(&idx.offsets, pos)
+                && TimeEntry::is_sane(&idx.times, u32::MAX))
+            {
                 idx = Indexes::default();
                 (0, idx, base)
             } else {
@@ -186,7 +247,10 @@ fn recover(segments: &[Arc<Segment>], checkpoint: &Checkpoint, config: &LogConfi
         } else {
             (0, Indexes::default(), base)
         };
-        let since = idx.offsets.last().map_or(from, |e| from - u64::from(e.position));
+        let since = idx
+            .offsets
+            .last()
+            .map_or(from, |e| from - u64::from(e.position));
         let mut builder = IndexBuilder::new(base, config.index_interval_bytes, since, &idx);
         let out = seg.scan_from(from, next, &mut builder, &mut idx)?;
         match out.stop {
@@ -196,14 +260,24 @@ fn recover(segments: &[Arc<Segment>], checkpoint: &Checkpoint, config: &LogConfi
                 seg.cut_torn_tail(position)?;
             }
             Some(Stop::Torn { position, kind } | Stop::Corrupt { position, kind }) => {
-                return Err(Error::Corrupt { path: seg.path(FileKind::Log), position, kind });
+                return Err(Error::Corrupt {
+                    path: seg.path(FileKind::Log),
+                    position,
+                    kind,
+                });
             }
         }
         seg.set_recovered_size(out.valid_end);
         if i == last {
-            seg.install_recovered(idx, out.next_offset, builder.max_timestamp, config.segment_index_bytes)?;
+            seg.install_recovered(
+                idx,
+                out.next_offset,
+                builder.max_timestamp,
+                config.segment_index_bytes,
+            )?;
         } else {
-            idx.times.extend(builder.time_entry(idx.times.last().copied()));
+            idx.times
+                .extend(builder.time_entry(idx.times.last().copied()));
             seg.install_sealed(idx, out.next_offset, builder.max_timestamp)?;
         }
     }

@@ -29,7 +29,11 @@ impl Log {
         let end = self.log_end.load(Ordering::Acquire);
         let start = self.log_start.load(Ordering::Acquire);
         if offset < start || offset > end {
-            return Err(Error::OffsetOutOfRange { requested: Offset(offset), log_start: Offset(start), log_end: Offset(end) });
+            return Err(Error::OffsetOutOfRange {
+                requested: Offset(offset),
+                log_start: Offset(start),
+                log_end: Offset(end),
+            });
         }
         Ok((start, end))
     }
@@ -51,7 +55,9 @@ impl Log {
         let mut next = offset.0;
         if offset.0 < end {
             let segments = self.snapshot();
-            let first = segments.partition_point(|s| s.base_offset() <= offset.0).saturating_sub(1);
+            let first = segments
+                .partition_point(|s| s.base_offset() <= offset.0)
+                .saturating_sub(1);
             for seg in segments.iter().skip(first) {
                 if let Some(n) = seg.read_batches(next, max_bytes, &mut out)? {
                     next = n;
@@ -77,7 +83,13 @@ impl Log {
     /// [`Error::OffsetOutOfRange`] if `from` is outside the log.
     pub fn records(&self, from: Offset, max_records: usize) -> Result<Records<'_>> {
         self.check_range(from.0)?;
-        Ok(Records { log: self, next: from.0, remaining: max_records, pending: VecDeque::new(), done: false })
+        Ok(Records {
+            log: self,
+            next: from.0,
+            remaining: max_records,
+            pending: VecDeque::new(),
+            done: false,
+        })
     }
 
     /// The first offset whose record timestamp is at or after `timestamp`
@@ -94,15 +106,19 @@ impl Log {
             if info.max_timestamp < timestamp.0 || info.next_offset <= start {
                 continue;
             }
-            let idx = seg.indexes()?;
-            let hint = idx.time_lookup_below(timestamp.0).map_or(seg.base_offset(), |e| seg.base_offset() + u64::from(e.relative_offset) + 1);
-            let mut from = hint.max(start);
+            let mut from = seg.time_lookup(timestamp.0)?.max(start);
             // Scan batches of this segment from the hint.
             loop {
                 let mut buf = Vec::new();
-                let Some(next) = seg.read_batches(from, 1 << 20, &mut buf)? else { break };
+                let Some(next) = seg.read_batches(from, 1 << 20, &mut buf)? else {
+                    break;
+                };
                 let bytes = Bytes::from(buf);
-                let corrupt = |kind| Error::Corrupt { path: seg.path(FileKind::Log), position: 0, kind };
+                let corrupt = |kind| Error::Corrupt {
+                    path: seg.path(FileKind::Log),
+                    position: 0,
+                    kind,
+                };
                 for batch in split_batches(&bytes).map_err(corrupt)? {
                     let h = batch.header();
                     if h.max_timestamp < timestamp.0 || h.attributes.is_control() {
@@ -143,13 +159,20 @@ impl Records<'_> {
     }
 
     fn refill(&mut self) -> Result<()> {
-        let read = self.log.read(Offset(self.next), 1 << 20)?;
+        // Size the read to what is still wanted: a one-record read should not
+        // pull a megabyte.
+        let want = self.remaining.saturating_mul(256).clamp(4096, 1 << 20);
+        let read = self.log.read(Offset(self.next), want)?;
         if read.bytes.is_empty() {
             self.done = true;
             return Ok(());
         }
         let max = self.log.config.max_decompressed_bytes as usize;
-        let corrupt = |kind| Error::Corrupt { path: self.log.dir.clone(), position: 0, kind };
+        let corrupt = |kind| Error::Corrupt {
+            path: self.log.dir.clone(),
+            position: 0,
+            kind,
+        };
         for batch in split_batches(&read.bytes).map_err(corrupt)? {
             if batch.header().attributes.is_control() {
                 continue;
@@ -161,7 +184,12 @@ impl Records<'_> {
     }
 }
 
-fn push_records(batch: &Batch, from: u64, max: usize, out: &mut VecDeque<Record>) -> Result<(), crate::error::CorruptKind> {
+fn push_records(
+    batch: &Batch,
+    from: u64,
+    max: usize,
+    out: &mut VecDeque<Record>,
+) -> Result<(), crate::error::CorruptKind> {
     for r in batch.records(max)? {
         let r = r?;
         if r.offset.0 >= from {

@@ -50,7 +50,9 @@ impl Log {
             for seg in gone {
                 seg.mark_deleted()?;
             }
-            self.fs.sync_dir(&self.dir).map_err(|e| Error::io("fsync", &self.dir, e))?;
+            self.fs
+                .sync_dir(&self.dir)
+                .map_err(|e| Error::io("fsync", &self.dir, e))?;
         }
         Ok(Offset(new_start))
     }
@@ -73,7 +75,11 @@ impl Log {
             return Ok(Offset(end));
         }
         if offset.0 < start {
-            return Err(Error::OffsetOutOfRange { requested: offset, log_start: Offset(start), log_end: Offset(end) });
+            return Err(Error::OffsetOutOfRange {
+                requested: offset,
+                log_start: Offset(start),
+                log_end: Offset(end),
+            });
         }
         {
             let mut st = guard(&self.sync);
@@ -81,14 +87,21 @@ impl Log {
             st.synced_upto = st.synced_upto.min(offset.0);
         }
         let segments = self.snapshot();
-        let keep = segments.partition_point(|s| s.base_offset() <= offset.0).max(1);
+        let keep = segments
+            .partition_point(|s| s.base_offset() <= offset.0)
+            .max(1);
         let (kept, gone) = segments.split_at(keep);
         for seg in gone.iter().rev() {
             seg.mark_deleted()?;
-            self.fs.sync_dir(&self.dir).map_err(|e| Error::io("fsync", &self.dir, e))?;
+            self.fs
+                .sync_dir(&self.dir)
+                .map_err(|e| Error::io("fsync", &self.dir, e))?;
         }
         let seg: &Arc<Segment> = kept.last().ok_or(Error::Closed)?;
-        let cut = seg.batch_headers_from(offset.0)?.into_iter().find(|(_, h)| h.last_offset() >= offset.0);
+        let cut = seg
+            .batch_headers_from(offset.0)?
+            .into_iter()
+            .find(|(_, h)| h.last_offset() >= offset.0);
         let new_end = match cut {
             Some((pos, h)) => {
                 let base = h.base_offset as u64;
@@ -104,8 +117,16 @@ impl Log {
         self.log_end.store(new_end, Ordering::Release);
         let idx = seg.indexes()?;
         let size = seg.size();
-        let since = idx.offsets.last().map_or(size, |e| size - u64::from(e.position));
-        w.builder = IndexBuilder::new(seg.base_offset(), self.config.index_interval_bytes, since, &idx);
+        let since = idx
+            .offsets
+            .last()
+            .map_or(size, |e| size - u64::from(e.position));
+        w.builder = IndexBuilder::new(
+            seg.base_offset(),
+            self.config.index_interval_bytes,
+            since,
+            &idx,
+        );
         w.first_timestamp = None;
         if w.checkpoint.recovery_point > new_end {
             w.checkpoint.recovery_point = new_end;

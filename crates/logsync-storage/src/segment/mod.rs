@@ -69,9 +69,17 @@ impl Segment {
     ///
     /// # Errors
     /// I/O errors creating the files.
-    pub fn create(fs: &Arc<dyn FileSystem>, dir: &Path, base_offset: u64, index_bytes: u32, index_interval: u32) -> Result<Segment> {
+    pub fn create(
+        fs: &Arc<dyn FileSystem>,
+        dir: &Path,
+        base_offset: u64,
+        index_bytes: u32,
+        index_interval: u32,
+    ) -> Result<Segment> {
         let path = file_path(dir, base_offset, FileKind::Log);
-        let log = fs.open(&path, OpenMode::CreateTruncate).map_err(|e| Error::io("create", &path, e))?;
+        let log = fs
+            .open(&path, OpenMode::CreateTruncate)
+            .map_err(|e| Error::io("create", &path, e))?;
         let files = Self::create_index_files(fs, dir, base_offset, index_bytes)?;
         Ok(Segment {
             base_offset,
@@ -88,15 +96,26 @@ impl Segment {
         })
     }
 
-    fn create_index_files(fs: &Arc<dyn FileSystem>, dir: &Path, base: u64, index_bytes: u32) -> Result<IndexFiles> {
+    fn create_index_files(
+        fs: &Arc<dyn FileSystem>,
+        dir: &Path,
+        base: u64,
+        index_bytes: u32,
+    ) -> Result<IndexFiles> {
         let open = |kind: FileKind, entry: usize| -> Result<Arc<dyn FsFile>> {
             let path = file_path(dir, base, kind);
-            let f = fs.open(&path, OpenMode::CreateTruncate).map_err(|e| Error::io("create", &path, e))?;
+            let f = fs
+                .open(&path, OpenMode::CreateTruncate)
+                .map_err(|e| Error::io("create", &path, e))?;
             let prealloc = u64::from(index_bytes) / entry as u64 * entry as u64;
-            f.set_len(prealloc).map_err(|e| Error::io("preallocate", &path, e))?;
+            f.set_len(prealloc)
+                .map_err(|e| Error::io("preallocate", &path, e))?;
             Ok(f)
         };
-        Ok(IndexFiles { offsets: open(FileKind::Index, OFFSET_ENTRY_BYTES)?, times: open(FileKind::TimeIndex, TIME_ENTRY_BYTES)? })
+        Ok(IndexFiles {
+            offsets: open(FileKind::Index, OFFSET_ENTRY_BYTES)?,
+            times: open(FileKind::TimeIndex, TIME_ENTRY_BYTES)?,
+        })
     }
 
     /// Opens an existing segment whose `.log` is `size` bytes of valid batches.
@@ -104,9 +123,16 @@ impl Segment {
     ///
     /// # Errors
     /// I/O errors opening the log file.
-    pub fn open(fs: &Arc<dyn FileSystem>, dir: &Path, base_offset: u64, index_interval: u32) -> Result<Segment> {
+    pub fn open(
+        fs: &Arc<dyn FileSystem>,
+        dir: &Path,
+        base_offset: u64,
+        index_interval: u32,
+    ) -> Result<Segment> {
         let path = file_path(dir, base_offset, FileKind::Log);
-        let log = fs.open(&path, OpenMode::ReadWrite).map_err(|e| Error::io("open", &path, e))?;
+        let log = fs
+            .open(&path, OpenMode::ReadWrite)
+            .map_err(|e| Error::io("open", &path, e))?;
         let size = log.len().map_err(|e| Error::io("stat", &path, e))?;
         Ok(Segment {
             base_offset,
@@ -148,7 +174,11 @@ impl Segment {
     }
 
     fn corrupt(&self, position: u64, kind: CorruptKind) -> Error {
-        Error::Corrupt { path: self.path(FileKind::Log), position, kind }
+        Error::Corrupt {
+            path: self.path(FileKind::Log),
+            position,
+            kind,
+        }
     }
 
     /// Offset after the last batch, greatest timestamp and size (loads the
@@ -180,7 +210,12 @@ impl Segment {
     /// Loads the index files if not loaded; rebuilds them from the log when
     /// they are missing or fail the sanity check.
     fn ensure_indexes(&self) -> Result<()> {
-        if self.indexes.read().unwrap_or_else(PoisonError::into_inner).is_some() {
+        if self
+            .indexes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+        {
             return Ok(());
         }
         let mut guard = self.indexes.write().unwrap_or_else(PoisonError::into_inner);
@@ -188,11 +223,21 @@ impl Segment {
             return Ok(());
         }
         let size = self.size();
-        let loaded = match (self.read_whole(FileKind::Index), self.read_whole(FileKind::TimeIndex)) {
-            (Some(o), Some(t)) if o.len() % OFFSET_ENTRY_BYTES == 0 && t.len() % TIME_ENTRY_BYTES == 0 => {
-                let idx = Indexes { offsets: OffsetEntry::decode_all(&o), times: TimeEntry::decode_all(&t) };
+        let loaded = match (
+            self.read_whole(FileKind::Index),
+            self.read_whole(FileKind::TimeIndex),
+        ) {
+            (Some(o), Some(t))
+                if o.len() % OFFSET_ENTRY_BYTES == 0 && t.len() % TIME_ENTRY_BYTES == 0 =>
+            {
+                let idx = Indexes {
+                    offsets: OffsetEntry::decode_all(&o),
+                    times: TimeEntry::decode_all(&t),
+                };
                 let max_rel = u32::MAX;
-                (OffsetEntry::is_sane(&idx.offsets, size) && TimeEntry::is_sane(&idx.times, max_rel)).then_some(idx)
+                (OffsetEntry::is_sane(&idx.offsets, size)
+                    && TimeEntry::is_sane(&idx.times, max_rel))
+                .then_some(idx)
             }
             _ => None,
         };
@@ -200,13 +245,26 @@ impl Segment {
             Some(idx) => {
                 // Trusted indexes: scan only past the last offset entry to
                 // find the end offset and the latest timestamps.
-                let (from, anchor) = idx.offsets.last().map_or((0, Anchor::Base(self.base_offset)), |e| {
-                    (u64::from(e.position), Anchor::Last(self.base_offset + u64::from(e.relative_offset)))
-                });
+                let (from, anchor) =
+                    idx.offsets
+                        .last()
+                        .map_or((0, Anchor::Base(self.base_offset)), |e| {
+                            (
+                                u64::from(e.position),
+                                Anchor::Last(self.base_offset + u64::from(e.relative_offset)),
+                            )
+                        });
                 let mut builder = IndexBuilder::new(self.base_offset, u32::MAX, 0, &idx);
                 let mut scratch = idx.clone();
-                let out = recover::scan(self.log.as_ref(), from, size, anchor, &mut builder, &mut scratch)
-                    .map_err(|e| Error::io("read", self.path(FileKind::Log), e))?;
+                let out = recover::scan(
+                    self.log.as_ref(),
+                    from,
+                    size,
+                    anchor,
+                    &mut builder,
+                    &mut scratch,
+                )
+                .map_err(|e| Error::io("read", self.path(FileKind::Log), e))?;
                 if out.stop.is_some() || out.valid_end != size {
                     tracing::warn!(segment = %self.path(FileKind::Log).display(), "index does not match the log; rebuilding it");
                     self.rebuild_into(size)?
@@ -233,13 +291,21 @@ impl Segment {
     fn rebuild_into(&self, size: u64) -> Result<Indexes> {
         let mut idx = Indexes::default();
         let mut builder = IndexBuilder::new(self.base_offset, self.index_interval, 0, &idx);
-        let out = recover::scan(self.log.as_ref(), 0, size, Anchor::Base(self.base_offset), &mut builder, &mut idx)
-            .map_err(|e| Error::io("read", self.path(FileKind::Log), e))?;
+        let out = recover::scan(
+            self.log.as_ref(),
+            0,
+            size,
+            Anchor::Base(self.base_offset),
+            &mut builder,
+            &mut idx,
+        )
+        .map_err(|e| Error::io("read", self.path(FileKind::Log), e))?;
         if let Some(stop) = out.stop {
             let (Stop::Torn { position, kind } | Stop::Corrupt { position, kind }) = stop;
             return Err(self.corrupt(position, kind));
         }
-        idx.times.extend(builder.time_entry(idx.times.last().copied()));
+        idx.times
+            .extend(builder.time_entry(idx.times.last().copied()));
         self.set_meta(out.next_offset, builder.max_timestamp);
         self.write_index_files(&idx)?;
         Ok(idx)
@@ -248,10 +314,17 @@ impl Segment {
     fn write_index_files(&self, idx: &Indexes) -> Result<()> {
         let write = |kind: FileKind, bytes: Vec<u8>| -> Result<()> {
             let path = self.path(kind);
-            crate::fs::write_atomic(self.fs.as_ref(), &path, &bytes).map_err(|e| Error::io("write", &path, e))
+            crate::fs::write_atomic(self.fs.as_ref(), &path, &bytes)
+                .map_err(|e| Error::io("write", &path, e))
         };
-        write(FileKind::Index, idx.offsets.iter().flat_map(OffsetEntry::encode).collect())?;
-        write(FileKind::TimeIndex, idx.times.iter().flat_map(TimeEntry::encode).collect())
+        write(
+            FileKind::Index,
+            idx.offsets.iter().flat_map(OffsetEntry::encode).collect(),
+        )?;
+        write(
+            FileKind::TimeIndex,
+            idx.times.iter().flat_map(TimeEntry::encode).collect(),
+        )
     }
 
     /// Installs indexes found by recovery and reopens the index files for
@@ -259,15 +332,29 @@ impl Segment {
     ///
     /// # Errors
     /// I/O errors writing the index files.
-    pub fn install_recovered(&self, idx: Indexes, next_offset: u64, max_timestamp: i64, index_bytes: u32) -> Result<()> {
+    pub fn install_recovered(
+        &self,
+        idx: Indexes,
+        next_offset: u64,
+        max_timestamp: i64,
+        index_bytes: u32,
+    ) -> Result<()> {
         let files = Self::create_index_files(&self.fs, &self.dir, self.base_offset, index_bytes)?;
         for (i, e) in idx.offsets.iter().enumerate() {
-            write_all_at(files.offsets.as_ref(), &e.encode(), (i * OFFSET_ENTRY_BYTES) as u64)
-                .map_err(|e| Error::io("write", self.path(FileKind::Index), e))?;
+            write_all_at(
+                files.offsets.as_ref(),
+                &e.encode(),
+                (i * OFFSET_ENTRY_BYTES) as u64,
+            )
+            .map_err(|e| Error::io("write", self.path(FileKind::Index), e))?;
         }
         for (i, e) in idx.times.iter().enumerate() {
-            write_all_at(files.times.as_ref(), &e.encode(), (i * TIME_ENTRY_BYTES) as u64)
-                .map_err(|e| Error::io("write", self.path(FileKind::TimeIndex), e))?;
+            write_all_at(
+                files.times.as_ref(),
+                &e.encode(),
+                (i * TIME_ENTRY_BYTES) as u64,
+            )
+            .map_err(|e| Error::io("write", self.path(FileKind::TimeIndex), e))?;
         }
         self.set_meta(next_offset, max_timestamp);
         *self.indexes.write().unwrap_or_else(PoisonError::into_inner) = Some(idx);
@@ -282,7 +369,9 @@ impl Segment {
         let mut idx = Indexes::default();
         if let Some(bytes) = self.read_whole(FileKind::Index) {
             for e in OffsetEntry::decode_all(&bytes) {
-                let ok = idx.offsets.last().map_or(e.position > 0, |l| e.relative_offset > l.relative_offset && e.position > l.position);
+                let ok = idx.offsets.last().map_or(e.position > 0, |l| {
+                    e.relative_offset > l.relative_offset && e.position > l.position
+                });
                 if !ok {
                     break;
                 }
@@ -292,7 +381,10 @@ impl Segment {
         if let Some(bytes) = self.read_whole(FileKind::TimeIndex) {
             for e in TimeEntry::decode_all(&bytes) {
                 let zero = e.timestamp == 0 && e.relative_offset == 0;
-                let ok = !zero && idx.times.last().is_none_or(|l| e.timestamp > l.timestamp && e.relative_offset >= l.relative_offset);
+                let ok = !zero
+                    && idx.times.last().is_none_or(|l| {
+                        e.timestamp > l.timestamp && e.relative_offset >= l.relative_offset
+                    });
                 if !ok {
                     break;
                 }
@@ -308,8 +400,12 @@ impl Segment {
     /// I/O errors.
     pub fn cut_torn_tail(&self, position: u64) -> Result<()> {
         let path = self.path(FileKind::Log);
-        self.log.set_len(position).map_err(|e| Error::io("truncate", &path, e))?;
-        self.log.sync_data().map_err(|e| Error::io("fsync", &path, e))?;
+        self.log
+            .set_len(position)
+            .map_err(|e| Error::io("truncate", &path, e))?;
+        self.log
+            .sync_data()
+            .map_err(|e| Error::io("fsync", &path, e))?;
         self.size.store(position, Ordering::Release);
         Ok(())
     }
@@ -333,7 +429,12 @@ impl Segment {
     /// I/O errors.
     pub fn reactivate(&self, index_bytes: u32) -> Result<()> {
         self.ensure_indexes()?;
-        let idx = self.indexes.read().unwrap_or_else(PoisonError::into_inner).clone().unwrap_or_default();
+        let idx = self
+            .indexes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .unwrap_or_default();
         let info = self.info()?;
         self.install_recovered(idx, info.next_offset, info.max_timestamp, index_bytes)
     }
@@ -344,7 +445,12 @@ impl Segment {
     /// I/O errors or corruption found while loading.
     pub fn indexes(&self) -> Result<Indexes> {
         self.ensure_indexes()?;
-        Ok(self.indexes.read().unwrap_or_else(PoisonError::into_inner).clone().unwrap_or_default())
+        Ok(self
+            .indexes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .unwrap_or_default())
     }
 
     /// Drops the loaded indexes and rebuilds them from the log (after a hint
@@ -356,7 +462,11 @@ impl Segment {
         if let Some(files) = lock(&self.index_files).as_ref() {
             // Active segment: rewrite the preallocated files in place.
             for (i, e) in idx.offsets.iter().enumerate() {
-                let _ = write_all_at(files.offsets.as_ref(), &e.encode(), (i * OFFSET_ENTRY_BYTES) as u64);
+                let _ = write_all_at(
+                    files.offsets.as_ref(),
+                    &e.encode(),
+                    (i * OFFSET_ENTRY_BYTES) as u64,
+                );
             }
         }
         *guard = Some(idx);
@@ -370,8 +480,14 @@ impl Segment {
     ///
     /// # Errors
     /// I/O errors; the caller cuts the partial write back.
-    pub fn write_batches(&self, bytes: &[u8], at: u64, entries: &[(Option<OffsetEntry>, Option<TimeEntry>)]) -> Result<()> {
-        write_all_at(self.log.as_ref(), bytes, at).map_err(|e| Error::io("append", self.path(FileKind::Log), e))?;
+    pub fn write_batches(
+        &self,
+        bytes: &[u8],
+        at: u64,
+        entries: &[(Option<OffsetEntry>, Option<TimeEntry>)],
+    ) -> Result<()> {
+        write_all_at(self.log.as_ref(), bytes, at)
+            .map_err(|e| Error::io("append", self.path(FileKind::Log), e))?;
         if entries.iter().all(|(o, t)| o.is_none() && t.is_none()) {
             return Ok(());
         }
@@ -401,7 +517,8 @@ impl Segment {
 
     /// Makes bytes up to `size` visible to readers.
     pub fn publish(&self, size: u64, next_offset: u64, max_timestamp: i64) {
-        self.max_timestamp.fetch_max(max_timestamp, Ordering::AcqRel);
+        self.max_timestamp
+            .fetch_max(max_timestamp, Ordering::AcqRel);
         self.next_offset.store(next_offset, Ordering::Release);
         self.size.store(size, Ordering::Release);
     }
@@ -409,13 +526,21 @@ impl Segment {
     /// Number of index entries (to know when the index is full).
     #[must_use]
     pub fn index_entries(&self) -> usize {
-        self.indexes.read().unwrap_or_else(PoisonError::into_inner).as_ref().map_or(0, |i| i.offsets.len().max(i.times.len()))
+        self.indexes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map_or(0, |i| i.offsets.len().max(i.times.len()))
     }
 
     /// The last time index entry, if any.
     #[must_use]
     pub fn last_time_entry(&self) -> Option<TimeEntry> {
-        self.indexes.read().unwrap_or_else(PoisonError::into_inner).as_ref().and_then(|i| i.times.last().copied())
+        self.indexes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .and_then(|i| i.times.last().copied())
     }
 
     /// Syncs the log file and the index files.
@@ -423,10 +548,16 @@ impl Segment {
     /// # Errors
     /// The failed fsync.
     pub fn sync(&self) -> Result<()> {
-        self.log.sync_data().map_err(|e| Error::io("fsync", self.path(FileKind::Log), e))?;
+        self.log
+            .sync_data()
+            .map_err(|e| Error::io("fsync", self.path(FileKind::Log), e))?;
         if let Some(f) = lock(&self.index_files).as_ref() {
-            f.offsets.sync_data().map_err(|e| Error::io("fsync", self.path(FileKind::Index), e))?;
-            f.times.sync_data().map_err(|e| Error::io("fsync", self.path(FileKind::TimeIndex), e))?;
+            f.offsets
+                .sync_data()
+                .map_err(|e| Error::io("fsync", self.path(FileKind::Index), e))?;
+            f.times
+                .sync_data()
+                .map_err(|e| Error::io("fsync", self.path(FileKind::TimeIndex), e))?;
         }
         Ok(())
     }
@@ -442,13 +573,18 @@ impl Segment {
         }
         let (n_off, n_time) = {
             let g = self.indexes.read().unwrap_or_else(PoisonError::into_inner);
-            g.as_ref().map_or((0, 0), |i| (i.offsets.len(), i.times.len()))
+            g.as_ref()
+                .map_or((0, 0), |i| (i.offsets.len(), i.times.len()))
         };
-        self.log.sync_data().map_err(|e| Error::io("fsync", self.path(FileKind::Log), e))?;
+        self.log
+            .sync_data()
+            .map_err(|e| Error::io("fsync", self.path(FileKind::Log), e))?;
         if let Some(f) = lock(&self.index_files).take() {
             let trim = |file: &Arc<dyn FsFile>, len: usize, kind: FileKind| -> Result<()> {
-                file.set_len(len as u64).map_err(|e| Error::io("trim", self.path(kind), e))?;
-                file.sync_data().map_err(|e| Error::io("fsync", self.path(kind), e))
+                file.set_len(len as u64)
+                    .map_err(|e| Error::io("trim", self.path(kind), e))?;
+                file.sync_data()
+                    .map_err(|e| Error::io("fsync", self.path(kind), e))
             };
             trim(&f.offsets, n_off * OFFSET_ENTRY_BYTES, FileKind::Index)?;
             trim(&f.times, n_time * TIME_ENTRY_BYTES, FileKind::TimeIndex)?;
@@ -463,24 +599,43 @@ impl Segment {
     /// I/O errors.
     pub fn truncate_to(&self, position: u64, next_offset: u64) -> Result<()> {
         self.ensure_indexes()?;
-        let rel = next_offset.saturating_sub(self.base_offset).min(u64::from(u32::MAX)) as u32;
+        let rel = next_offset
+            .saturating_sub(self.base_offset)
+            .min(u64::from(u32::MAX)) as u32;
         let mut guard = self.indexes.write().unwrap_or_else(PoisonError::into_inner);
         let idx = guard.get_or_insert_with(Indexes::default);
         idx.truncate(position as u32, rel);
-        self.size.store(position.min(self.size()), Ordering::Release);
-        self.log.set_len(position).map_err(|e| Error::io("truncate", self.path(FileKind::Log), e))?;
-        self.log.sync_data().map_err(|e| Error::io("fsync", self.path(FileKind::Log), e))?;
+        self.size
+            .store(position.min(self.size()), Ordering::Release);
+        self.log
+            .set_len(position)
+            .map_err(|e| Error::io("truncate", self.path(FileKind::Log), e))?;
+        self.log
+            .sync_data()
+            .map_err(|e| Error::io("fsync", self.path(FileKind::Log), e))?;
         self.next_offset.store(next_offset, Ordering::Release);
         let max_ts = idx.times.last().map_or(i64::MIN, |t| t.timestamp);
         self.max_timestamp.store(max_ts, Ordering::Release);
         if let Some(f) = lock(&self.index_files).as_ref() {
             // Zero the entries past the cut in the preallocated files.
             let zero_from = |file: &Arc<dyn FsFile>, from: usize, kind: FileKind| -> Result<()> {
-                let len = file.len().map_err(|e| Error::io("stat", self.path(kind), e))?;
-                file.set_len(from as u64).and_then(|()| file.set_len(len)).map_err(|e| Error::io("truncate", self.path(kind), e))
+                let len = file
+                    .len()
+                    .map_err(|e| Error::io("stat", self.path(kind), e))?;
+                file.set_len(from as u64)
+                    .and_then(|()| file.set_len(len))
+                    .map_err(|e| Error::io("truncate", self.path(kind), e))
             };
-            zero_from(&f.offsets, idx.offsets.len() * OFFSET_ENTRY_BYTES, FileKind::Index)?;
-            zero_from(&f.times, idx.times.len() * TIME_ENTRY_BYTES, FileKind::TimeIndex)?;
+            zero_from(
+                &f.offsets,
+                idx.offsets.len() * OFFSET_ENTRY_BYTES,
+                FileKind::Index,
+            )?;
+            zero_from(
+                &f.times,
+                idx.times.len() * TIME_ENTRY_BYTES,
+                FileKind::TimeIndex,
+            )?;
         } else {
             self.write_index_files(idx)?;
         }
@@ -493,25 +648,36 @@ impl Segment {
     /// checking the index hint against the batch it points at.
     fn start_position(&self, offset: u64) -> Result<(u64, Anchor)> {
         self.ensure_indexes()?;
-        let rel = offset.saturating_sub(self.base_offset).min(u64::from(u32::MAX)) as u32;
+        let rel = offset
+            .saturating_sub(self.base_offset)
+            .min(u64::from(u32::MAX)) as u32;
         let entry = {
             let g = self.indexes.read().unwrap_or_else(PoisonError::into_inner);
             g.as_ref().and_then(|i| i.offset_lookup(rel))
         };
-        let Some(entry) = entry else { return Ok((0, Anchor::Base(self.base_offset))) };
+        let Some(entry) = entry else {
+            return Ok((0, Anchor::Base(self.base_offset)));
+        };
         let anchor = Anchor::Last(self.base_offset + u64::from(entry.relative_offset));
         let mut head = [0u8; BATCH_HEADER_BYTES];
         let ok = read_exact_at(self.log.as_ref(), &mut head, u64::from(entry.position)).is_ok()
-            && BatchHeader::parse(&head)
-                .is_ok_and(|h| h.last_offset() == self.base_offset + u64::from(entry.relative_offset));
+            && BatchHeader::parse(&head).is_ok_and(|h| {
+                h.last_offset() == self.base_offset + u64::from(entry.relative_offset)
+            });
         if ok {
             return Ok((u64::from(entry.position), anchor));
         }
         self.rebuild_now()?;
         let g = self.indexes.read().unwrap_or_else(PoisonError::into_inner);
-        Ok(g.as_ref().and_then(|i| i.offset_lookup(rel)).map_or((0, Anchor::Base(self.base_offset)), |e| {
-            (u64::from(e.position), Anchor::Last(self.base_offset + u64::from(e.relative_offset)))
-        }))
+        Ok(g.as_ref().and_then(|i| i.offset_lookup(rel)).map_or(
+            (0, Anchor::Base(self.base_offset)),
+            |e| {
+                (
+                    u64::from(e.position),
+                    Anchor::Last(self.base_offset + u64::from(e.relative_offset)),
+                )
+            },
+        ))
     }
 
     /// Appends to `out` whole batches, starting with the one that holds
@@ -522,14 +688,19 @@ impl Segment {
     ///
     /// # Errors
     /// I/O errors, or [`Error::Corrupt`] for a batch that fails its checks.
-    pub fn read_batches(&self, offset: u64, max_bytes: usize, out: &mut Vec<u8>) -> Result<Option<u64>> {
+    pub fn read_batches(
+        &self,
+        offset: u64,
+        max_bytes: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<u64>> {
         let size = self.size();
         let (mut pos, anchor) = self.start_position(offset)?;
         let mut expected = anchor;
         let mut next = None;
         let mut chunk = Vec::new();
         let mut chunk_start = pos;
-        let chunk_len = (max_bytes.max(16 * 1024)).min(8 << 20);
+        let chunk_len = max_bytes.clamp(4096, 8 << 20);
         while pos < size {
             let at = (pos - chunk_start) as usize;
             let avail = chunk.get(at..).unwrap_or_default();
@@ -538,17 +709,21 @@ impl Segment {
                 Err(_) => {
                     // Refill from `pos`: at least one whole batch.
                     chunk.resize(chunk_len.min((size - pos) as usize), 0);
-                    let n = read_up_to(self.log.as_ref(), &mut chunk, pos).map_err(|e| Error::io("read", self.path(FileKind::Log), e))?;
+                    let n = read_up_to(self.log.as_ref(), &mut chunk, pos)
+                        .map_err(|e| Error::io("read", self.path(FileKind::Log), e))?;
                     chunk.truncate(n);
                     chunk_start = pos;
                     let h = BatchHeader::parse(&chunk).map_err(|k| self.corrupt(pos, k))?;
                     let total = h.total_size();
                     if pos + total > size {
-                        return Err(self.corrupt(pos, CorruptKind::BadLength(h.batch_length.into())));
+                        return Err(
+                            self.corrupt(pos, CorruptKind::BadLength(h.batch_length.into()))
+                        );
                     }
                     if (chunk.len() as u64) < total {
                         chunk.resize(total as usize, 0);
-                        read_exact_at(self.log.as_ref(), &mut chunk, pos).map_err(|e| Error::io("read", self.path(FileKind::Log), e))?;
+                        read_exact_at(self.log.as_ref(), &mut chunk, pos)
+                            .map_err(|e| Error::io("read", self.path(FileKind::Log), e))?;
                     }
                     h
                 }
@@ -561,7 +736,13 @@ impl Segment {
                 let want = match expected {
                     Anchor::Base(b) | Anchor::Last(b) => b,
                 };
-                return Err(self.corrupt(pos, CorruptKind::NonMonotonicOffset { previous: want, found: header.base_offset as u64 }));
+                return Err(self.corrupt(
+                    pos,
+                    CorruptKind::NonMonotonicOffset {
+                        previous: want,
+                        found: header.base_offset as u64,
+                    },
+                ));
             }
             expected = Anchor::Base(header.next_offset());
             let total = header.total_size() as usize;
@@ -570,7 +751,9 @@ impl Segment {
                     break;
                 }
                 let at = (pos - chunk_start) as usize;
-                let bytes = chunk.get(at..at + total).ok_or_else(|| self.corrupt(pos, CorruptKind::truncated(total, 0)))?;
+                let bytes = chunk
+                    .get(at..at + total)
+                    .ok_or_else(|| self.corrupt(pos, CorruptKind::truncated(total, 0)))?;
                 batch::verify_crc(bytes, &header).map_err(|k| self.corrupt(pos, k))?;
                 out.extend_from_slice(bytes);
                 next = Some(header.next_offset());
@@ -583,8 +766,40 @@ impl Segment {
         Ok(next)
     }
 
+    /// Where to start scanning for the first record with timestamp >=
+    /// `timestamp`: the offset after the last time index entry below it.
+    /// The entry is checked against the batch it names (that batch's max
+    /// timestamp must be the entry's); a wrong entry rebuilds the indexes.
+    ///
+    /// # Errors
+    /// I/O errors or corruption.
+    pub fn time_lookup(&self, timestamp: i64) -> Result<u64> {
+        for attempt in 0..2 {
+            let entry = self.indexes()?.time_lookup_below(timestamp);
+            let Some(entry) = entry else {
+                return Ok(self.base_offset);
+            };
+            let last = self.base_offset + u64::from(entry.relative_offset);
+            let header = self
+                .batch_headers_from(last)?
+                .into_iter()
+                .map(|(_, h)| h)
+                .find(|h| h.last_offset() >= last);
+            if header.is_some_and(|h| h.last_offset() == last && h.max_timestamp == entry.timestamp)
+            {
+                return Ok(last + 1);
+            }
+            if attempt == 0 {
+                tracing::warn!(segment = %self.path(FileKind::TimeIndex).display(), "time index entry does not match its batch; rebuilding");
+                self.rebuild_now()?;
+            }
+        }
+        Ok(self.base_offset)
+    }
+
     /// Position and header of every batch from the index entry at or below
-    /// `offset` up to the published size (headers only, no CRC check).
+    /// `offset` up to and including the batch holding `offset` (or the
+    /// segment's end), headers only, no CRC check.
     ///
     /// # Errors
     /// I/O errors or an unparsable header.
@@ -594,10 +809,14 @@ impl Segment {
         let mut out = Vec::new();
         let mut head = [0u8; BATCH_HEADER_BYTES];
         while pos < size {
-            read_exact_at(self.log.as_ref(), &mut head, pos).map_err(|e| Error::io("read", self.path(FileKind::Log), e))?;
+            read_exact_at(self.log.as_ref(), &mut head, pos)
+                .map_err(|e| Error::io("read", self.path(FileKind::Log), e))?;
             let h = BatchHeader::parse(&head).map_err(|k| self.corrupt(pos, k))?;
             out.push((pos, h));
             pos += h.total_size();
+            if h.last_offset() >= offset {
+                break;
+            }
         }
         Ok(out)
     }
@@ -606,9 +825,26 @@ impl Segment {
     ///
     /// # Errors
     /// I/O errors.
-    pub fn scan_from(&self, from: u64, next_offset: u64, builder: &mut IndexBuilder, idx: &mut Indexes) -> Result<ScanOutcome> {
-        let len = self.log.len().map_err(|e| Error::io("stat", self.path(FileKind::Log), e))?;
-        recover::scan(self.log.as_ref(), from, len, Anchor::Base(next_offset), builder, idx).map_err(|e| Error::io("read", self.path(FileKind::Log), e))
+    pub fn scan_from(
+        &self,
+        from: u64,
+        next_offset: u64,
+        builder: &mut IndexBuilder,
+        idx: &mut Indexes,
+    ) -> Result<ScanOutcome> {
+        let len = self
+            .log
+            .len()
+            .map_err(|e| Error::io("stat", self.path(FileKind::Log), e))?;
+        recover::scan(
+            self.log.as_ref(),
+            from,
+            len,
+            Anchor::Base(next_offset),
+            builder,
+            idx,
+        )
+        .map_err(|e| Error::io("read", self.path(FileKind::Log), e))
     }
 
     /// Sets the published size after recovery cut the file.
@@ -626,7 +862,9 @@ impl Segment {
             let from = self.path(kind);
             if self.fs.exists(&from) {
                 let to = deleted_path(&from);
-                self.fs.rename(&from, &to).map_err(|e| Error::io("rename", &from, e))?;
+                self.fs
+                    .rename(&from, &to)
+                    .map_err(|e| Error::io("rename", &from, e))?;
             }
         }
         lock(&self.index_files).take();

@@ -25,16 +25,27 @@ impl IndexBuilder {
     /// A builder continuing after `indexes` (whose last entries it reads).
     #[must_use]
     pub fn new(base_offset: u64, interval: u32, bytes_since_entry: u64, indexes: &Indexes) -> Self {
-        let (max_timestamp, offset_of_max_timestamp) = indexes
-            .times
-            .last()
-            .map_or((i64::MIN, base_offset), |t| (t.timestamp, base_offset + u64::from(t.relative_offset)));
-        IndexBuilder { base_offset, interval: u64::from(interval), bytes_since_entry, max_timestamp, offset_of_max_timestamp }
+        let (max_timestamp, offset_of_max_timestamp) =
+            indexes.times.last().map_or((i64::MIN, base_offset), |t| {
+                (t.timestamp, base_offset + u64::from(t.relative_offset))
+            });
+        IndexBuilder {
+            base_offset,
+            interval: u64::from(interval),
+            bytes_since_entry,
+            max_timestamp,
+            offset_of_max_timestamp,
+        }
     }
 
     /// Accounts for the batch `h` about to be written at `position`; returns
     /// the entries to add to the indexes.
-    pub fn on_batch(&mut self, h: &BatchHeader, position: u64, last_time: Option<TimeEntry>) -> (Option<OffsetEntry>, Option<TimeEntry>) {
+    pub fn on_batch(
+        &mut self,
+        h: &BatchHeader,
+        position: u64,
+        last_time: Option<TimeEntry>,
+    ) -> (Option<OffsetEntry>, Option<TimeEntry>) {
         if h.max_timestamp > self.max_timestamp {
             self.max_timestamp = h.max_timestamp;
             self.offset_of_max_timestamp = h.last_offset();
@@ -42,7 +53,10 @@ impl IndexBuilder {
         let mut entries = (None, None);
         if self.bytes_since_entry > self.interval {
             let relative_offset = (h.last_offset() - self.base_offset) as u32;
-            entries.0 = Some(OffsetEntry { relative_offset, position: position as u32 });
+            entries.0 = Some(OffsetEntry {
+                relative_offset,
+                position: position as u32,
+            });
             entries.1 = self.time_entry(last_time);
             self.bytes_since_entry = 0;
         }
@@ -130,29 +144,32 @@ pub fn scan(
     while pos < file_len {
         // Make sure the whole batch at `pos` is in `buf`.
         let mut in_buf = (pos - buf_start) as usize;
-        let header = match batch::header::peek_offset_and_length(buf.get(in_buf..).unwrap_or_default()) {
-            Ok((_, len)) if len >= 0 && buf.len() - in_buf >= len as usize + batch::LOG_OVERHEAD => {
-                BatchHeader::parse(buf.get(in_buf..).unwrap_or_default())
-            }
-            _ => {
-                let want = CHUNK.max(BATCH_HEADER_BYTES);
-                buf.resize(want, 0);
-                let n = read_up_to(file, &mut buf, pos)?;
-                buf.truncate(n.min((file_len - pos) as usize));
-                buf_start = pos;
-                in_buf = 0;
-                let h = BatchHeader::parse(&buf);
-                if let Ok(h) = &h {
-                    let total = h.total_size();
-                    if total > buf.len() as u64 && pos + total <= file_len {
-                        buf.resize(total as usize, 0);
-                        let n = read_up_to(file, &mut buf, pos)?;
-                        buf.truncate(n);
-                    }
+        let header =
+            match batch::header::peek_offset_and_length(buf.get(in_buf..).unwrap_or_default()) {
+                Ok((_, len))
+                    if len >= 0 && buf.len() - in_buf >= len as usize + batch::LOG_OVERHEAD =>
+                {
+                    BatchHeader::parse(buf.get(in_buf..).unwrap_or_default())
                 }
-                h
-            }
-        };
+                _ => {
+                    let want = CHUNK.max(BATCH_HEADER_BYTES);
+                    buf.resize(want, 0);
+                    let n = read_up_to(file, &mut buf, pos)?;
+                    buf.truncate(n.min((file_len - pos) as usize));
+                    buf_start = pos;
+                    in_buf = 0;
+                    let h = BatchHeader::parse(&buf);
+                    if let Ok(h) = &h {
+                        let total = h.total_size();
+                        if total > buf.len() as u64 && pos + total <= file_len {
+                            buf.resize(total as usize, 0);
+                            let n = read_up_to(file, &mut buf, pos)?;
+                            buf.truncate(n);
+                        }
+                    }
+                    h
+                }
+            };
         let checked = header.and_then(|h| {
             let bytes = buf.get(in_buf..).unwrap_or_default();
             let complete = batch::parse_header_complete(bytes)?;
@@ -162,7 +179,10 @@ pub fn scan(
                 _ => complete.base_offset as u64 == next_offset,
             };
             if !chained {
-                return Err(CorruptKind::NonMonotonicOffset { previous: next_offset, found: complete.base_offset as u64 });
+                return Err(CorruptKind::NonMonotonicOffset {
+                    previous: next_offset,
+                    found: complete.base_offset as u64,
+                });
             }
             Ok(h)
         });
@@ -177,17 +197,31 @@ pub fn scan(
             }
             Err(kind) => {
                 let stop = classify_failure(file, pos, file_len, next_offset, kind)?;
-                return Ok(ScanOutcome { valid_end: pos, next_offset, stop: Some(stop) });
+                return Ok(ScanOutcome {
+                    valid_end: pos,
+                    next_offset,
+                    stop: Some(stop),
+                });
             }
         }
     }
-    Ok(ScanOutcome { valid_end: pos, next_offset, stop: None })
+    Ok(ScanOutcome {
+        valid_end: pos,
+        next_offset,
+        stop: None,
+    })
 }
 
 /// After a bad batch at `bad`: if a valid batch continuing the offsets lies
 /// later in the file and the bytes in between are not all zero, it is
 /// corruption; otherwise a torn write (zeros are pages the OS never wrote).
-fn classify_failure(file: &dyn FsFile, bad: u64, file_len: u64, next_offset: u64, kind: CorruptKind) -> std::io::Result<Stop> {
+fn classify_failure(
+    file: &dyn FsFile,
+    bad: u64,
+    file_len: u64,
+    next_offset: u64,
+    kind: CorruptKind,
+) -> std::io::Result<Stop> {
     let len = (file_len - bad) as usize;
     let mut rest = vec![0u8; len];
     let n = read_up_to(file, &mut rest, bad)?;
@@ -203,7 +237,13 @@ fn classify_failure(file: &dyn FsFile, bad: u64, file_len: u64, next_offset: u64
         }
     });
     Ok(match found {
-        Some(q) if rest.get(..q).is_some_and(|gap| gap.iter().any(|&b| b != 0)) => Stop::Corrupt { position: bad, kind },
-        _ => Stop::Torn { position: bad, kind },
+        Some(q) if rest.get(..q).is_some_and(|gap| gap.iter().any(|&b| b != 0)) => Stop::Corrupt {
+            position: bad,
+            kind,
+        },
+        _ => Stop::Torn {
+            position: bad,
+            kind,
+        },
     })
 }

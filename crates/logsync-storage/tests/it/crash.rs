@@ -42,7 +42,9 @@ struct Model {
 /// (or `steps` run out).
 fn workload(fs: &Arc<SimFs>, dir: &Path, rng: &mut StdRng, model: &mut Model, steps: u32) {
     let dynfs: Arc<dyn FileSystem> = fs.clone();
-    let Ok(mut log) = Log::open_with(dir, config(), Arc::clone(&dynfs)) else { return };
+    let Ok(mut log) = Log::open_with(dir, config(), Arc::clone(&dynfs)) else {
+        return;
+    };
     for _ in 0..steps {
         match rng.random_range(0..20) {
             0 => {
@@ -96,23 +98,41 @@ fn workload(fs: &Arc<SimFs>, dir: &Path, rng: &mut StdRng, model: &mut Model, st
 
 fn check(fs: &Arc<SimFs>, dir: &Path, model: &Model, what: &str) {
     let dynfs: Arc<dyn FileSystem> = fs.clone();
-    let log = Log::open_with(dir, config(), dynfs).unwrap_or_else(|e| panic!("{what}: reopen failed: {e}"));
+    let log = Log::open_with(dir, config(), dynfs)
+        .unwrap_or_else(|e| panic!("{what}: reopen failed: {e}"));
     let start = log.log_start_offset().0;
     let end = log.log_end_offset().0;
-    assert!(end >= model.acked_end, "{what}: end {end} lost acknowledged data below {}", model.acked_end);
     assert!(
-        start >= model.start_acked.min(end) && start <= model.start_attempted.max(model.start_acked),
+        end >= model.acked_end,
+        "{what}: end {end} lost acknowledged data below {}",
+        model.acked_end
+    );
+    assert!(
+        start >= model.start_acked.min(end)
+            && start <= model.start_attempted.max(model.start_acked),
         "{what}: start {start} outside [{}, {}]",
         model.start_acked,
         model.start_attempted
     );
-    let got: Vec<Record> = log.records(Offset(start), usize::MAX).expect("records").collect::<Result<_, _>>()
+    let got: Vec<Record> = log
+        .records(Offset(start), usize::MAX)
+        .expect("records")
+        .collect::<Result<_, _>>()
         .unwrap_or_else(|e| panic!("{what}: read failed: {e}"));
-    assert_eq!(got.len() as u64, end - start, "{what}: records between start and end");
+    assert_eq!(
+        got.len() as u64,
+        end - start,
+        "{what}: records between start and end"
+    );
     for r in got {
         let step = model.attempted.get(r.offset.0 as usize).copied().flatten();
         let step = step.unwrap_or_else(|| panic!("{what}: offset {} was never appended", r.offset));
-        assert_eq!(r.value.as_deref(), Some(value_for(step).as_slice()), "{what}: offset {}", r.offset);
+        assert_eq!(
+            r.value.as_deref(),
+            Some(value_for(step).as_slice()),
+            "{what}: offset {}",
+            r.offset
+        );
     }
 }
 
@@ -127,16 +147,27 @@ fn a_crash_at_any_of_1200_points_loses_no_acknowledged_append() {
         let mut model = Model::default();
         // A history first, then the crash somewhere in a second run.
         workload(&fs, dir, &mut rng, &mut model, 30);
-        fs.set_faults(Faults { crash_after_ops: Some(point % 400), ..Faults::default() });
+        fs.set_faults(Faults {
+            crash_after_ops: Some(point % 400),
+            ..Faults::default()
+        });
         workload(&fs, dir, &mut rng, &mut model, 60);
         fs.reboot();
         check(&fs, dir, &model, &format!("seed {run_seed} point {point}"));
         // Recovery itself is restartable: crash again during it, then check.
-        fs.set_faults(Faults { crash_after_ops: Some(point % 7), ..Faults::default() });
+        fs.set_faults(Faults {
+            crash_after_ops: Some(point % 7),
+            ..Faults::default()
+        });
         let dynfs: Arc<dyn FileSystem> = fs.clone();
         drop(Log::open_with(dir, config(), dynfs));
         fs.reboot();
-        check(&fs, dir, &model, &format!("seed {run_seed} point {point}, crash during recovery"));
+        check(
+            &fs,
+            dir,
+            &model,
+            &format!("seed {run_seed} point {point}, crash during recovery"),
+        );
     }
 }
 
@@ -147,11 +178,20 @@ fn a_failed_fsync_poisons_the_log_until_reopened() {
     let dir = Path::new("/sim/p-0");
     let log = Log::open_with(dir, config(), Arc::clone(&dynfs)).expect("open");
     log.append_records(&[rec(1)]).expect("append");
-    fs.set_faults(Faults { failing_syncs: 1, ..Faults::default() });
+    fs.set_faults(Faults {
+        failing_syncs: 1,
+        ..Faults::default()
+    });
     let err = log.append_records(&[rec(2)]).expect_err("fsync fails");
-    assert!(err.to_string().contains("fdatasync") || matches!(err, Error::Io { .. }), "{err}");
+    assert!(
+        err.to_string().contains("fdatasync") || matches!(err, Error::Io { .. }),
+        "{err}"
+    );
     // No silent retry: later appends are refused even though fsync works again.
-    assert!(matches!(log.append_records(&[rec(3)]), Err(Error::Poisoned { .. })));
+    assert!(matches!(
+        log.append_records(&[rec(3)]),
+        Err(Error::Poisoned { .. })
+    ));
     assert!(matches!(log.flush(), Err(Error::Poisoned { .. })));
     drop(log);
     let log = Log::open_with(dir, config(), dynfs).expect("reopen");
@@ -163,17 +203,41 @@ fn disk_full_leaves_nothing_half_written_and_recovers_when_space_returns() {
     let fs = Arc::new(SimFs::new(2));
     let dynfs: Arc<dyn FileSystem> = fs.clone();
     let dir = Path::new("/sim/p-0");
-    let config = LogConfig { segment_bytes: 1 << 20, ..config() };
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        ..config()
+    };
     let log = Log::open_with(dir, config.clone(), Arc::clone(&dynfs)).expect("open");
     log.append_records(&[rec(1)]).expect("append");
-    let used: u64 = fs.paths().iter().filter_map(|p| fs.read_file(p)).map(|d| d.len() as u64).sum();
-    fs.set_faults(Faults { capacity_bytes: Some(used + 100), max_write_bytes: Some(64), ..Faults::default() });
-    let err = log.append_records(&[rec(2), rec(3), rec(4)]).expect_err("disk full");
+    let used: u64 = fs
+        .paths()
+        .iter()
+        .filter_map(|p| fs.read_file(p))
+        .map(|d| d.len() as u64)
+        .sum();
+    fs.set_faults(Faults {
+        capacity_bytes: Some(used + 100),
+        max_write_bytes: Some(64),
+        ..Faults::default()
+    });
+    let err = log
+        .append_records(&[rec(2), rec(3), rec(4)])
+        .expect_err("disk full");
     assert!(matches!(err, Error::DiskFull { .. }), "{err}");
     assert_eq!(log.log_end_offset(), Offset(1));
-    let seg = fs.paths().into_iter().find(|p| p.extension().is_some_and(|e| e == "log")).expect("segment");
+    let seg = fs
+        .paths()
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "log"))
+        .expect("segment");
     let bytes = fs.read_file(&seg).expect("log file");
-    assert_eq!(logsync_storage::batch::split_batches(&bytes.into()).expect("valid").len(), 1, "partial batch cut back");
+    assert_eq!(
+        logsync_storage::batch::split_batches(&bytes.into())
+            .expect("valid")
+            .len(),
+        1,
+        "partial batch cut back"
+    );
     fs.set_faults(Faults::default());
     let info = log.append_records(&[rec(5)]).expect("space again");
     assert_eq!(info.base_offset, Offset(1));

@@ -3,8 +3,8 @@
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
-    Compression as KCompression, Record as KRecord, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-    TimestampType as KTimestampType,
+    Compression as KCompression, Record as KRecord, RecordBatchDecoder, RecordBatchEncoder,
+    RecordEncodeOptions, TimestampType as KTimestampType,
 };
 use logsync_storage::batch::{self, Batch, BatchSpec, Compression};
 use logsync_storage::{Offset, TimestampMs};
@@ -13,10 +13,19 @@ use crate::record;
 
 #[test]
 fn kafka_protocol_decodes_our_batches() {
-    for compression in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Zstd] {
+    for compression in [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Zstd,
+    ] {
         let records: Vec<_> = (0..25).map(record).collect();
         let mut out = Vec::new();
-        let spec = BatchSpec { base_offset: 1000, compression, ..BatchSpec::default() };
+        let spec = BatchSpec {
+            base_offset: 1000,
+            compression,
+            ..BatchSpec::default()
+        };
         batch::encode_batch(&mut out, &spec, &records).expect("encode");
         let mut buf = Bytes::from(out);
         let set = RecordBatchDecoder::decode(&mut buf).expect("kafka-protocol decodes our batch");
@@ -56,7 +65,10 @@ fn we_decode_batches_kafka_protocol_encodes() {
             })
             .collect();
         let mut buf = BytesMut::new();
-        let options = RecordEncodeOptions { version: 2, compression: theirs };
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: theirs,
+        };
         RecordBatchEncoder::encode(&mut buf, &records, &options).expect("kafka-protocol encodes");
         let bytes = buf.freeze();
         let batches = batch::split_batches(&bytes).expect("we parse it");

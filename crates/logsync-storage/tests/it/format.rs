@@ -6,7 +6,10 @@ use logsync_storage::{Offset, TimestampMs};
 use proptest::prelude::*;
 
 fn arb_bytes(max: usize) -> impl Strategy<Value = Option<Bytes>> {
-    prop::option::weighted(0.8, prop::collection::vec(any::<u8>(), 0..max).prop_map(Bytes::from))
+    prop::option::weighted(
+        0.8,
+        prop::collection::vec(any::<u8>(), 0..max).prop_map(Bytes::from),
+    )
 }
 
 fn arb_record() -> impl Strategy<Value = Record> {
@@ -14,14 +17,23 @@ fn arb_record() -> impl Strategy<Value = Record> {
         any::<i64>().prop_map(|t| t >> 20),
         arb_bytes(40),
         arb_bytes(300),
-        prop::collection::vec((prop::collection::vec(any::<u8>(), 0..10), arb_bytes(20)), 0..3),
+        prop::collection::vec(
+            (prop::collection::vec(any::<u8>(), 0..10), arb_bytes(20)),
+            0..3,
+        ),
     )
         .prop_map(|(ts, key, value, headers)| Record {
             offset: Offset(0),
             timestamp: TimestampMs(ts),
             key,
             value,
-            headers: headers.into_iter().map(|(k, v)| RecordHeader { key: Bytes::from(k), value: v }).collect(),
+            headers: headers
+                .into_iter()
+                .map(|(k, v)| RecordHeader {
+                    key: Bytes::from(k),
+                    value: v,
+                })
+                .collect(),
         })
 }
 
@@ -75,10 +87,8 @@ proptest! {
         let bytes = Bytes::from(bytes);
         let _ = batch::validate(&bytes, 1 << 20);
         let _ = batch::split_batches(&bytes);
-        if let Ok(b) = Batch::parse(&bytes) {
-            if let Ok(it) = b.records(1 << 20) {
-                for r in it.take(1000) { let _ = r; }
-            }
+        if let Ok(it) = Batch::parse(&bytes).and_then(|b| b.records(1 << 20)) {
+            for r in it.take(1000) { let _ = r; }
         }
     }
 
@@ -103,7 +113,12 @@ proptest! {
 #[test]
 fn a_huge_record_count_does_not_allocate_or_panic() {
     let mut out = Vec::new();
-    batch::encode_batch(&mut out, &BatchSpec::default(), &[Record::new(None, b"x", TimestampMs(0))]).expect("encode");
+    batch::encode_batch(
+        &mut out,
+        &BatchSpec::default(),
+        &[Record::new(None, b"x", TimestampMs(0))],
+    )
+    .expect("encode");
     // recordsCount = i32::MAX, CRC fixed up so only the count is wrong.
     out[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
     let crc = batch::crc32c(&out[21..]);
@@ -116,7 +131,15 @@ fn a_huge_record_count_does_not_allocate_or_panic() {
 fn a_decompression_bomb_is_refused() {
     let big = vec![Record::new(None, &vec![0u8; 4 << 20], TimestampMs(0))];
     let mut out = Vec::new();
-    batch::encode_batch(&mut out, &BatchSpec { compression: Compression::Zstd, ..BatchSpec::default() }, &big).expect("encode");
+    batch::encode_batch(
+        &mut out,
+        &BatchSpec {
+            compression: Compression::Zstd,
+            ..BatchSpec::default()
+        },
+        &big,
+    )
+    .expect("encode");
     assert!(out.len() < 64 * 1024, "compresses well: {}", out.len());
     let err = batch::validate(&out, 1 << 20).expect_err("over the cap");
     assert!(err.to_string().contains("cap"), "{err}");

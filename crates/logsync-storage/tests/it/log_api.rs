@@ -35,7 +35,9 @@ fn appended_records_read_back_in_order_across_rolls_and_reopen() {
     let log = Log::open(dir.path(), small_config()).expect("reopen");
     assert_eq!(log.log_end_offset(), Offset(300));
     assert_eq!(values(&log, 0), expected);
-    let info = log.append_records(&[record(300)]).expect("append after reopen");
+    let info = log
+        .append_records(&[record(300)])
+        .expect("append after reopen");
     assert_eq!(info.base_offset, Offset(300));
 }
 
@@ -44,14 +46,23 @@ fn records_honour_the_max_count_and_read_respects_max_bytes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = Log::open(dir.path(), small_config()).expect("open");
     for i in 0..20 {
-        log.append_records(&[record(i * 3), record(i * 3 + 1), record(i * 3 + 2)]).expect("append");
+        log.append_records(&[record(i * 3), record(i * 3 + 1), record(i * 3 + 2)])
+            .expect("append");
     }
-    let got: Vec<u64> = log.records(Offset(10), 5).expect("records").map(|r| r.expect("record").offset.0).collect();
+    let got: Vec<u64> = log
+        .records(Offset(10), 5)
+        .expect("records")
+        .map(|r| r.expect("record").offset.0)
+        .collect();
     assert_eq!(got, vec![10, 11, 12, 13, 14]);
     // A read starting mid-batch returns the whole batch holding the offset.
     let read = log.read(Offset(10), 1).expect("read");
     let batches = batch::split_batches(&read.bytes).expect("batches");
-    assert_eq!(batches.len(), 1, "at least one batch even if larger than max_bytes");
+    assert_eq!(
+        batches.len(),
+        1,
+        "at least one batch even if larger than max_bytes"
+    );
     assert_eq!(batches[0].header().base_offset, 9);
     assert_eq!(read.next_offset, Offset(12));
     let read = log.read(Offset(0), 100_000).expect("read all");
@@ -66,8 +77,21 @@ fn reading_outside_the_log_is_a_typed_error() {
     let log = Log::open(dir.path(), small_config()).expect("open");
     fill(&log, 10);
     let err = log.read(Offset(11), 100).expect_err("past the end");
-    assert!(matches!(err, Error::OffsetOutOfRange { requested: Offset(11), log_start: Offset(0), log_end: Offset(10) }), "{err}");
-    assert_eq!(err.to_string(), "offset 11 is out of range: the log holds [0, 10)");
+    assert!(
+        matches!(
+            err,
+            Error::OffsetOutOfRange {
+                requested: Offset(11),
+                log_start: Offset(0),
+                log_end: Offset(10)
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "offset 11 is out of range: the log holds [0, 10)"
+    );
 }
 
 #[test]
@@ -85,14 +109,30 @@ fn offset_for_timestamp_matches_a_linear_scan() {
         log.append_records(&[r]).expect("append");
     }
     for target in (900..3000).step_by(13) {
-        let linear = all.iter().position(|&t| t >= target).map(|i| Offset(i as u64));
-        assert_eq!(log.offset_for_timestamp(TimestampMs(target)).expect("lookup"), linear, "t={target}");
+        let linear = all
+            .iter()
+            .position(|&t| t >= target)
+            .map(|i| Offset(i as u64));
+        assert_eq!(
+            log.offset_for_timestamp(TimestampMs(target))
+                .expect("lookup"),
+            linear,
+            "t={target}"
+        );
     }
     log.close().expect("close");
     let log = Log::open(dir.path(), small_config()).expect("reopen");
     for target in (900..3000).step_by(17) {
-        let linear = all.iter().position(|&t| t >= target).map(|i| Offset(i as u64));
-        assert_eq!(log.offset_for_timestamp(TimestampMs(target)).expect("lookup"), linear, "t={target} after reopen");
+        let linear = all
+            .iter()
+            .position(|&t| t >= target)
+            .map(|i| Offset(i as u64));
+        assert_eq!(
+            log.offset_for_timestamp(TimestampMs(target))
+                .expect("lookup"),
+            linear,
+            "t={target} after reopen"
+        );
     }
 }
 
@@ -102,25 +142,44 @@ fn truncate_prefix_moves_the_start_deletes_segments_and_survives_reopen() {
     let log = Log::open(dir.path(), small_config()).expect("open");
     fill(&log, 300);
     let before = log.stats().expect("stats").segments.len();
-    assert_eq!(log.truncate_prefix(Offset(150)).expect("truncate"), Offset(150));
+    assert_eq!(
+        log.truncate_prefix(Offset(150)).expect("truncate"),
+        Offset(150)
+    );
     assert_eq!(log.log_start_offset(), Offset(150));
     let after = log.stats().expect("stats");
-    assert!(after.segments.len() < before, "{} < {before}", after.segments.len());
+    assert!(
+        after.segments.len() < before,
+        "{} < {before}",
+        after.segments.len()
+    );
     assert!(after.segments[0].base_offset <= 150);
-    assert!(matches!(log.read(Offset(10), 100), Err(Error::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.read(Offset(10), 100),
+        Err(Error::OffsetOutOfRange { .. })
+    ));
     assert_eq!(values(&log, 150).len(), 150);
     let deleted = std::fs::read_dir(dir.path()).expect("ls").filter(|e| {
-        e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".deleted"))
+        e.as_ref()
+            .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".deleted"))
     });
     assert_eq!(deleted.count(), 0, "no reader holds them, so they are gone");
     log.close().expect("close");
     let log = Log::open(dir.path(), small_config()).expect("reopen");
     assert_eq!(log.log_start_offset(), Offset(150));
     // Everything: a fresh empty active segment at the end.
-    assert_eq!(log.truncate_prefix(Offset(1_000)).expect("truncate all"), Offset(300));
+    assert_eq!(
+        log.truncate_prefix(Offset(1_000)).expect("truncate all"),
+        Offset(300)
+    );
     assert_eq!(log.log_start_offset(), Offset(300));
     assert_eq!(log.stats().expect("stats").segments.len(), 1);
-    assert_eq!(log.append_records(&[record(1)]).expect("append").base_offset, Offset(300));
+    assert_eq!(
+        log.append_records(&[record(1)])
+            .expect("append")
+            .base_offset,
+        Offset(300)
+    );
 }
 
 #[test]
@@ -128,17 +187,24 @@ fn truncate_suffix_cuts_at_a_batch_boundary_and_appends_continue() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = Log::open(dir.path(), small_config()).expect("open");
     for i in 0..100 {
-        log.append_records(&[record(i * 2), record(i * 2 + 1)]).expect("append");
+        log.append_records(&[record(i * 2), record(i * 2 + 1)])
+            .expect("append");
     }
     // Offset 101 is inside the batch [100, 101]: the cut is at 100.
-    assert_eq!(log.truncate_suffix(Offset(101)).expect("truncate"), Offset(100));
+    assert_eq!(
+        log.truncate_suffix(Offset(101)).expect("truncate"),
+        Offset(100)
+    );
     assert_eq!(log.log_end_offset(), Offset(100));
     assert_eq!(values(&log, 0).len(), 100);
     let info = log.append_records(&[record(7)]).expect("append");
     assert_eq!(info.base_offset, Offset(100));
     assert_eq!(values(&log, 100), vec![value_for(7)]);
     // Deep cut into an older segment.
-    assert_eq!(log.truncate_suffix(Offset(10)).expect("truncate"), Offset(10));
+    assert_eq!(
+        log.truncate_suffix(Offset(10)).expect("truncate"),
+        Offset(10)
+    );
     assert_eq!(log.stats().expect("stats").segments.len(), 1);
     log.append_records(&[record(8)]).expect("append");
     log.close().expect("close");
@@ -156,33 +222,65 @@ fn foreign_batches_are_validated_and_get_our_offsets() {
     log.append_records(&[record(0)]).expect("append");
     let mut two = Vec::new();
     for compression in [Compression::Lz4, Compression::Gzip] {
-        let spec = BatchSpec { base_offset: 999, compression, producer_id: 5, ..BatchSpec::default() };
+        let spec = BatchSpec {
+            base_offset: 999,
+            compression,
+            producer_id: 5,
+            ..BatchSpec::default()
+        };
         batch::encode_batch(&mut two, &spec, &[record(1), record(2)]).expect("encode");
     }
     let info = log.append(&two).expect("append two batches");
-    assert_eq!((info.base_offset, info.last_offset, info.batches), (Offset(1), Offset(4), 2));
+    assert_eq!(
+        (info.base_offset, info.last_offset, info.batches),
+        (Offset(1), Offset(4), 2)
+    );
     let read = log.read(Offset(1), 1 << 20).expect("read");
     let stored = batch::split_batches(&read.bytes).expect("split");
     assert_eq!(stored.len(), 2);
-    assert_eq!(stored[0].header().producer_id, 5, "producer fields preserved");
-    assert_eq!(stored[1].header().attributes.compression().expect("codec"), Compression::Gzip, "stored as it came");
+    assert_eq!(
+        stored[0].header().producer_id,
+        5,
+        "producer fields preserved"
+    );
+    assert_eq!(
+        stored[1].header().attributes.compression().expect("codec"),
+        Compression::Gzip,
+        "stored as it came"
+    );
 
     let mut bad = two.clone();
     let last = bad.len() - 1;
     bad[last] ^= 1;
     assert!(matches!(log.append(&bad), Err(Error::InvalidBatch(_))));
-    assert!(matches!(log.append(&two[..30]), Err(Error::InvalidBatch(_))));
-    assert_eq!(log.log_end_offset(), Offset(5), "nothing written by a rejected append");
+    assert!(matches!(
+        log.append(&two[..30]),
+        Err(Error::InvalidBatch(_))
+    ));
+    assert_eq!(
+        log.log_end_offset(),
+        Offset(5),
+        "nothing written by a rejected append"
+    );
 }
 
 #[test]
 fn oversized_batches_are_refused_with_the_limit() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = LogConfig { max_message_bytes: 1000, ..small_config() };
+    let config = LogConfig {
+        max_message_bytes: 1000,
+        ..small_config()
+    };
     let log = Log::open(dir.path(), config).expect("open");
-    let big = Record { value: Some(Bytes::from(vec![0u8; 2000])), ..Record::default() };
+    let big = Record {
+        value: Some(Bytes::from(vec![0u8; 2000])),
+        ..Record::default()
+    };
     let err = log.append_records(&[big]).expect_err("too large");
-    assert!(matches!(err, Error::RecordTooLarge { max: 1000, .. }), "{err}");
+    assert!(
+        matches!(err, Error::RecordTooLarge { max: 1000, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -198,15 +296,32 @@ fn segment_files_use_kafka_names_and_trimmed_indexes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = Log::open(dir.path(), small_config()).expect("open");
     fill(&log, 100);
-    let bases: Vec<u64> = log.stats().expect("stats").segments.iter().map(|s| s.base_offset).collect();
+    let bases: Vec<u64> = log
+        .stats()
+        .expect("stats")
+        .segments
+        .iter()
+        .map(|s| s.base_offset)
+        .collect();
     log.close().expect("close");
     for base in bases {
         for ext in ["log", "index", "timeindex"] {
             let p = dir.path().join(format!("{base:020}.{ext}"));
             let meta = std::fs::metadata(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            let entry = if ext == "index" { 8 } else if ext == "timeindex" { 12 } else { 1 };
+            let entry = if ext == "index" {
+                8
+            } else if ext == "timeindex" {
+                12
+            } else {
+                1
+            };
             assert_eq!(meta.len() % entry, 0, "{}", p.display());
-            assert!(meta.len() < 1024 || ext == "log", "trimmed: {} is {}", p.display(), meta.len());
+            assert!(
+                meta.len() < 1024 || ext == "log",
+                "trimmed: {} is {}",
+                p.display(),
+                meta.len()
+            );
         }
     }
 }
@@ -214,10 +329,14 @@ fn segment_files_use_kafka_names_and_trimmed_indexes() {
 #[test]
 fn segment_ms_rolls_by_record_time() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = LogConfig { segment_ms: 1000, ..small_config() };
+    let config = LogConfig {
+        segment_ms: 1000,
+        ..small_config()
+    };
     let log = Log::open(dir.path(), config).expect("open");
     for i in 0..5 {
-        log.append_records(&[Record::new(None, b"v", TimestampMs(i * 600))]).expect("append");
+        log.append_records(&[Record::new(None, b"v", TimestampMs(i * 600))])
+            .expect("append");
     }
     assert!(log.stats().expect("stats").segments.len() >= 2);
 }

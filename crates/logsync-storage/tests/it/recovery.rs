@@ -68,17 +68,33 @@ fn reopen_cuts_a_torn_tail_at_every_byte_of_the_last_batches() {
     for cut in from..=bytes.len() as u64 {
         let dir = copy_dir(original.path());
         let seg = dir.path().join(last.file_name().expect("name"));
-        let f = std::fs::OpenOptions::new().write(true).open(&seg).expect("open");
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&seg)
+            .expect("open");
         f.set_len(cut).expect("cut");
         std::fs::remove_file(dir.path().join(CLEAN_SHUTDOWN_FILE)).expect("unclean");
-        let log = Log::open(dir.path(), small_config()).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+        let log =
+            Log::open(dir.path(), small_config()).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
         let whole = boundaries.iter().filter(|&&b| b > 0 && b <= cut).count() as u64;
-        assert_eq!(log.log_end_offset(), Offset(first_offset + whole), "cut at {cut}");
-        let got: Vec<Vec<u8>> = read_each(&log).into_iter().map(|r| r.expect("readable")).collect();
+        assert_eq!(
+            log.log_end_offset(),
+            Offset(first_offset + whole),
+            "cut at {cut}"
+        );
+        let got: Vec<Vec<u8>> = read_each(&log)
+            .into_iter()
+            .map(|r| r.expect("readable"))
+            .collect();
         let want: Vec<Vec<u8>> = (0..first_offset + whole).map(value_for).collect();
         assert_eq!(got, want, "cut at {cut}");
         // The log works on: the next append lands right after the cut.
-        assert_eq!(log.append_records(&[record(1)]).expect("append").base_offset, Offset(first_offset + whole));
+        assert_eq!(
+            log.append_records(&[record(1)])
+                .expect("append")
+                .base_offset,
+            Offset(first_offset + whole)
+        );
     }
 }
 
@@ -95,10 +111,16 @@ fn a_garbage_tail_is_cut_but_damage_before_valid_data_is_reported() {
     bytes.extend_from_slice(&[0xAB; 100]);
     std::fs::write(dir.path().join(&name), &bytes).expect("write");
     std::fs::remove_file(dir.path().join(CLEAN_SHUTDOWN_FILE)).expect("unclean");
-    std::fs::remove_file(dir.path().join("partition.checkpoint")).expect("no checkpoint: full check");
+    std::fs::remove_file(dir.path().join("partition.checkpoint"))
+        .expect("no checkpoint: full check");
     let log = Log::open(dir.path(), small_config()).expect("open cuts the tail");
     assert_eq!(log.log_end_offset(), Offset(40));
-    assert_eq!(std::fs::metadata(dir.path().join(&name)).expect("stat").len(), len as u64);
+    assert_eq!(
+        std::fs::metadata(dir.path().join(&name))
+            .expect("stat")
+            .len(),
+        len as u64
+    );
     drop(log);
 
     // A flipped byte in the first batch of the last segment, valid batches after it.
@@ -107,7 +129,8 @@ fn a_garbage_tail_is_cut_but_damage_before_valid_data_is_reported() {
     bytes[40] ^= 0xFF;
     std::fs::write(dir.path().join(&name), &bytes).expect("write");
     std::fs::remove_file(dir.path().join(CLEAN_SHUTDOWN_FILE)).expect("unclean");
-    std::fs::remove_file(dir.path().join("partition.checkpoint")).expect("no checkpoint: full check");
+    std::fs::remove_file(dir.path().join("partition.checkpoint"))
+        .expect("no checkpoint: full check");
     let err = Log::open(dir.path(), small_config()).expect_err("corruption, not a torn tail");
     match err {
         Error::Corrupt { path, position, .. } => {
@@ -116,7 +139,11 @@ fn a_garbage_tail_is_cut_but_damage_before_valid_data_is_reported() {
         }
         other => panic!("expected Corrupt, got {other}"),
     }
-    assert_eq!(std::fs::read(dir.path().join(&name)).expect("read"), bytes, "nothing truncated away");
+    assert_eq!(
+        std::fs::read(dir.path().join(&name)).expect("read"),
+        bytes,
+        "nothing truncated away"
+    );
 }
 
 #[test]
@@ -124,10 +151,17 @@ fn flipped_bits_never_serve_a_wrong_record() {
     let seed = logsync_testkit::seed();
     let mut rng = StdRng::seed_from_u64(seed);
     let original = build(120);
-    let all: Vec<PathBuf> = ["log", "index", "timeindex"].iter().flat_map(|e| files(original.path(), e)).collect();
+    let all: Vec<PathBuf> = ["log", "index", "timeindex"]
+        .iter()
+        .flat_map(|e| files(original.path(), e))
+        .collect();
     for round in 0..150 {
         let dir = copy_dir(original.path());
-        let victim = dir.path().join(all[rng.random_range(0..all.len())].file_name().expect("name"));
+        let victim = dir.path().join(
+            all[rng.random_range(0..all.len())]
+                .file_name()
+                .expect("name"),
+        );
         let mut bytes = std::fs::read(&victim).expect("read");
         if bytes.is_empty() {
             continue;
@@ -142,7 +176,10 @@ fn flipped_bits_never_serve_a_wrong_record() {
                 std::fs::remove_file(dir.path().join("partition.checkpoint")).expect("full check");
             }
         }
-        let what = format!("seed {seed} round {round}: bit at {at} of {} (unclean: {unclean})", victim.display());
+        let what = format!(
+            "seed {seed} round {round}: bit at {at} of {} (unclean: {unclean})",
+            victim.display()
+        );
         let log = match Log::open(dir.path(), small_config()) {
             Ok(log) => log,
             Err(Error::Corrupt { .. }) => continue, // reported, not served
@@ -160,7 +197,11 @@ fn flipped_bits_never_serve_a_wrong_record() {
         if index_file {
             assert_eq!(log.log_end_offset(), Offset(120), "{what}");
             let t = record(77).timestamp;
-            assert_eq!(log.offset_for_timestamp(t).expect("lookup"), Some(Offset(77)), "{what}");
+            assert_eq!(
+                log.offset_for_timestamp(t).expect("lookup"),
+                Some(Offset(77)),
+                "{what}"
+            );
         }
     }
 }
@@ -170,18 +211,31 @@ fn missing_index_files_are_rebuilt() {
     let original = build(100);
     for unclean in [false, true] {
         let dir = copy_dir(original.path());
-        for p in files(dir.path(), "index").into_iter().chain(files(dir.path(), "timeindex")) {
+        for p in files(dir.path(), "index")
+            .into_iter()
+            .chain(files(dir.path(), "timeindex"))
+        {
             std::fs::remove_file(p).expect("rm");
         }
         if unclean {
             std::fs::remove_file(dir.path().join(CLEAN_SHUTDOWN_FILE)).expect("unclean");
         }
         let log = Log::open(dir.path(), small_config()).expect("open");
-        let got: Vec<Vec<u8>> = read_each(&log).into_iter().map(|r| r.expect("readable")).collect();
+        let got: Vec<Vec<u8>> = read_each(&log)
+            .into_iter()
+            .map(|r| r.expect("readable"))
+            .collect();
         assert_eq!(got, (0..100).map(value_for).collect::<Vec<_>>());
-        assert_eq!(log.offset_for_timestamp(TimestampMs(record(50).timestamp.0)).expect("lookup"), Some(Offset(50)));
+        assert_eq!(
+            log.offset_for_timestamp(TimestampMs(record(50).timestamp.0))
+                .expect("lookup"),
+            Some(Offset(50))
+        );
         log.close().expect("close");
-        assert!(!files(dir.path(), "index").is_empty(), "rebuilt files written");
+        assert!(
+            !files(dir.path(), "index").is_empty(),
+            "rebuilt files written"
+        );
     }
 }
 
@@ -193,5 +247,8 @@ fn a_damaged_checkpoint_falls_back_to_a_full_check() {
     std::fs::remove_file(dir.path().join(CLEAN_SHUTDOWN_FILE)).expect("unclean");
     let log = Log::open(dir.path(), small_config()).expect("open");
     assert_eq!(log.log_end_offset(), Offset(60));
-    assert_eq!(read_each(&log).into_iter().filter(Result::is_ok).count(), 60);
+    assert_eq!(
+        read_each(&log).into_iter().filter(Result::is_ok).count(),
+        60
+    );
 }
