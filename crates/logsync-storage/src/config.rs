@@ -170,6 +170,15 @@ impl LogConfig {
             self.max_decompressed_bytes.into(),
             "must be at least 1024",
         )?;
+        // Index entries hold 32-bit positions: a segment may grow to
+        // segment.bytes plus one batch.
+        check(
+            u64::from(self.segment_bytes) + u64::from(self.max_message_bytes)
+                <= u64::from(u32::MAX),
+            "max.message.bytes",
+            self.max_message_bytes.into(),
+            "segment.bytes + max.message.bytes must stay below 4 GiB",
+        )?;
         if let FsyncPolicy::IntervalMs(ms) = self.fsync {
             check(ms >= 1, "flush.ms", ms, "must be at least 1")?;
         }

@@ -226,6 +226,9 @@ impl Log {
             st.in_progress = true;
             let epoch = st.epoch;
             drop(st);
+            // Let appenders that are about to publish do so, so that this
+            // fdatasync covers more of them (measured: more batches per sync).
+            std::thread::yield_now();
             // Read the end before the segment: a roll syncs the old segment
             // before publishing the new one, so everything below `target`
             // is either in `active` or already synced.

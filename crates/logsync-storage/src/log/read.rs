@@ -59,10 +59,13 @@ impl Log {
                 .partition_point(|s| s.base_offset() <= offset.0)
                 .saturating_sub(1);
             for seg in segments.iter().skip(first) {
-                if let Some(n) = seg.read_batches(next, max_bytes, &mut out)? {
+                let outcome = seg.read_batches(next, max_bytes, &mut out)?;
+                if let Some(n) = outcome.next {
                     next = n;
                 }
-                if out.len() >= max_bytes || (!out.is_empty() && next >= end) {
+                // Stop when the budget is used: going on to the next segment
+                // would skip the batch that did not fit.
+                if outcome.full || (!out.is_empty() && next >= end) {
                     break;
                 }
             }
@@ -89,6 +92,7 @@ impl Log {
             remaining: max_records,
             pending: VecDeque::new(),
             done: false,
+            resume: from.0,
         })
     }
 
@@ -110,7 +114,7 @@ impl Log {
             // Scan batches of this segment from the hint.
             loop {
                 let mut buf = Vec::new();
-                let Some(next) = seg.read_batches(from, 1 << 20, &mut buf)? else {
+                let Some(next) = seg.read_batches(from, 1 << 20, &mut buf)?.next else {
                     break;
                 };
                 let bytes = Bytes::from(buf);
@@ -149,19 +153,21 @@ pub struct Records<'a> {
     remaining: usize,
     pending: VecDeque<Record>,
     done: bool,
+    resume: u64,
 }
 
 impl Records<'_> {
-    /// Offset of the next record this iterator would look at.
+    /// Where to resume after the records yielded so far: the offset after
+    /// the last one (or the start offset if none was yielded yet).
     #[must_use]
     pub fn position(&self) -> Offset {
-        Offset(self.next)
+        Offset(self.resume)
     }
 
     fn refill(&mut self) -> Result<()> {
         // Size the read to what is still wanted: a one-record read should not
         // pull a megabyte.
-        let want = self.remaining.saturating_mul(256).clamp(4096, 1 << 20);
+        let want = self.remaining.saturating_mul(128).clamp(1, 1 << 20);
         let read = self.log.read(Offset(self.next), want)?;
         if read.bytes.is_empty() {
             self.done = true;
@@ -177,23 +183,32 @@ impl Records<'_> {
             if batch.header().attributes.is_control() {
                 continue;
             }
-            push_records(&batch, self.next, max, &mut self.pending).map_err(corrupt)?;
+            let room = self.remaining.saturating_sub(self.pending.len());
+            push_records(&batch, self.next, max, room, &mut self.pending).map_err(corrupt)?;
         }
         self.next = read.next_offset.0;
         Ok(())
     }
 }
 
+/// Queues up to `room` records of `batch` at or after `from` (decoding
+/// stops there: a one-record read decodes one record).
 fn push_records(
     batch: &Batch,
     from: u64,
     max: usize,
+    room: usize,
     out: &mut VecDeque<Record>,
 ) -> Result<(), crate::error::CorruptKind> {
+    let mut left = room;
     for r in batch.records(max)? {
+        if left == 0 {
+            break;
+        }
         let r = r?;
         if r.offset.0 >= from {
             out.push_back(r);
+            left -= 1;
         }
     }
     Ok(())
@@ -206,6 +221,7 @@ impl Iterator for Records<'_> {
         while self.remaining > 0 {
             if let Some(r) = self.pending.pop_front() {
                 self.remaining -= 1;
+                self.resume = r.offset.0 + 1;
                 return Some(Ok(r));
             }
             if self.done {

@@ -38,6 +38,28 @@ pub struct SegmentInfo {
     pub max_timestamp: i64,
 }
 
+/// What [`Segment::read_batches`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadOutcome {
+    /// Offset after the last batch added, `None` if none was.
+    pub next: Option<u64>,
+    /// The byte budget stopped the read: do not go on to the next segment.
+    pub full: bool,
+}
+
+/// Why one read attempt failed.
+enum Miss {
+    /// The index entry did not point at the batch it names.
+    BadHint,
+    Fail(Error),
+}
+
+impl From<Error> for Miss {
+    fn from(e: Error) -> Self {
+        Miss::Fail(e)
+    }
+}
+
 /// A segment shared by the writer and any number of readers.
 #[derive(Debug)]
 pub struct Segment {
@@ -681,10 +703,11 @@ impl Segment {
     }
 
     /// Appends to `out` whole batches, starting with the one that holds
-    /// `offset` (or the first after it), while they fit in `max_bytes` — but
-    /// always at least one batch when `out` is empty. Every batch is CRC
-    /// checked. Returns the offset after the last batch read, or `None` if
-    /// the segment holds nothing at or after `offset`.
+    /// `offset` (or the first after it), while they fit in `max_bytes`
+    /// counting what `out` already holds — but always one batch when `out` is
+    /// empty. Every batch is CRC checked and its offsets checked as a chain
+    /// from the segment base or a verified index entry. A wrong index entry
+    /// rebuilds the indexes once.
     ///
     /// # Errors
     /// I/O errors, or [`Error::Corrupt`] for a batch that fails its checks.
@@ -693,77 +716,179 @@ impl Segment {
         offset: u64,
         max_bytes: usize,
         out: &mut Vec<u8>,
-    ) -> Result<Option<u64>> {
+    ) -> Result<ReadOutcome> {
+        match self.read_batches_once(offset, max_bytes, out) {
+            Err(Miss::BadHint) => {
+                self.rebuild_now()?;
+                self.read_batches_once(offset, max_bytes, out)
+                    .map_err(|m| match m {
+                        Miss::BadHint => {
+                            self.corrupt(0, CorruptKind::BadFile("index entry wrong after rebuild"))
+                        }
+                        Miss::Fail(e) => e,
+                    })
+            }
+            Err(Miss::Fail(e)) => Err(e),
+            Ok(o) => Ok(o),
+        }
+    }
+
+    fn read_batches_once(
+        &self,
+        offset: u64,
+        max_bytes: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<ReadOutcome, Miss> {
+        const WINDOW: usize = 8192;
+        self.ensure_indexes()?;
         let size = self.size();
-        let (mut pos, anchor) = self.start_position(offset)?;
-        let mut expected = anchor;
-        let mut next = None;
-        let mut chunk = Vec::new();
-        let mut chunk_start = pos;
-        let chunk_len = max_bytes.clamp(4096, 8 << 20);
-        while pos < size {
-            let at = (pos - chunk_start) as usize;
-            let avail = chunk.get(at..).unwrap_or_default();
-            let header = match batch::parse_header_complete(avail) {
-                Ok(h) => h,
-                Err(_) => {
-                    // Refill from `pos`: at least one whole batch.
-                    chunk.resize(chunk_len.min((size - pos) as usize), 0);
-                    let n = read_up_to(self.log.as_ref(), &mut chunk, pos)
-                        .map_err(|e| Error::io("read", self.path(FileKind::Log), e))?;
-                    chunk.truncate(n);
-                    chunk_start = pos;
-                    let h = BatchHeader::parse(&chunk).map_err(|k| self.corrupt(pos, k))?;
-                    let total = h.total_size();
-                    if pos + total > size {
-                        return Err(
-                            self.corrupt(pos, CorruptKind::BadLength(h.batch_length.into()))
-                        );
-                    }
-                    if (chunk.len() as u64) < total {
-                        chunk.resize(total as usize, 0);
-                        read_exact_at(self.log.as_ref(), &mut chunk, pos)
-                            .map_err(|e| Error::io("read", self.path(FileKind::Log), e))?;
-                    }
-                    h
+        let rel = offset
+            .saturating_sub(self.base_offset)
+            .min(u64::from(u32::MAX)) as u32;
+        let entry = self
+            .indexes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .and_then(|i| i.offset_lookup(rel));
+        let (mut pos, mut expected) = entry.map_or((0, Anchor::Base(self.base_offset)), |e| {
+            (
+                u64::from(e.position),
+                Anchor::Last(self.base_offset + u64::from(e.relative_offset)),
+            )
+        });
+        let from_index = entry.is_some();
+        let io = |e| Miss::Fail(Error::io("read", self.path(FileKind::Log), e));
+
+        // 1. Walk headers through a small window to the batch holding `offset`.
+        let mut window = [0u8; WINDOW];
+        let (mut win_start, mut win_len) = (pos, 0usize);
+        let mut first_header = true;
+        let header = loop {
+            if pos >= size {
+                return Ok(ReadOutcome {
+                    next: None,
+                    full: false,
+                });
+            }
+            let at = (pos - win_start) as usize;
+            let parsed = match window.get(at..win_len).map(BatchHeader::parse) {
+                Some(Ok(h)) => Ok(h),
+                _ => {
+                    let n = ((size - pos) as usize).min(WINDOW);
+                    let got = read_up_to(
+                        self.log.as_ref(),
+                        window.get_mut(..n).unwrap_or_default(),
+                        pos,
+                    )
+                    .map_err(io)?;
+                    win_start = pos;
+                    win_len = got;
+                    BatchHeader::parse(window.get(..got).unwrap_or_default())
                 }
             };
-            let chained = match expected {
-                Anchor::Base(b) => header.base_offset as u64 == b,
-                Anchor::Last(l) => header.last_offset() == l,
-            };
+            let chained = parsed.as_ref().is_ok_and(|h| match expected {
+                Anchor::Base(b) => h.base_offset as u64 == b,
+                Anchor::Last(l) => h.last_offset() == l,
+            });
             if !chained {
-                let want = match expected {
-                    Anchor::Base(b) | Anchor::Last(b) => b,
-                };
-                return Err(self.corrupt(
-                    pos,
-                    CorruptKind::NonMonotonicOffset {
-                        previous: want,
-                        found: header.base_offset as u64,
-                    },
+                if first_header && from_index {
+                    return Err(Miss::BadHint);
+                }
+                return Err(Miss::Fail(match parsed {
+                    Err(k) => self.corrupt(pos, k),
+                    Ok(h) => {
+                        let (Anchor::Base(want) | Anchor::Last(want)) = expected;
+                        self.corrupt(
+                            pos,
+                            CorruptKind::NonMonotonicOffset {
+                                previous: want,
+                                found: h.base_offset as u64,
+                            },
+                        )
+                    }
+                }));
+            }
+            let h = parsed.map_err(|k| Miss::Fail(self.corrupt(pos, k)))?;
+            first_header = false;
+            if pos + h.total_size() > size {
+                return Err(Miss::Fail(
+                    self.corrupt(pos, CorruptKind::BadLength(h.batch_length.into())),
                 ));
             }
-            expected = Anchor::Base(header.next_offset());
-            let total = header.total_size() as usize;
-            if header.last_offset() >= offset {
-                if !out.is_empty() && out.len() + total > max_bytes {
-                    break;
-                }
-                let at = (pos - chunk_start) as usize;
-                let bytes = chunk
-                    .get(at..at + total)
-                    .ok_or_else(|| self.corrupt(pos, CorruptKind::truncated(total, 0)))?;
-                batch::verify_crc(bytes, &header).map_err(|k| self.corrupt(pos, k))?;
-                out.extend_from_slice(bytes);
-                next = Some(header.next_offset());
-                if out.len() >= max_bytes {
-                    break;
-                }
+            if h.last_offset() >= offset {
+                break h;
             }
-            pos += total as u64;
+            expected = Anchor::Base(h.next_offset());
+            pos += h.total_size();
+        };
+
+        // 2. Read whole batches from `pos` straight into `out`.
+        let first_size = header.total_size() as usize;
+        let budget = max_bytes.saturating_sub(out.len());
+        if !out.is_empty() && first_size > budget {
+            return Ok(ReadOutcome {
+                next: None,
+                full: true,
+            });
         }
-        Ok(next)
+        let want = budget.max(first_size).min((size - pos) as usize);
+        let start = out.len();
+        let at = (pos - win_start) as usize;
+        match window.get(at..at + want).filter(|_| at + want <= win_len) {
+            Some(bytes) => out.extend_from_slice(bytes),
+            None => {
+                out.resize(start + want, 0);
+                let got = read_up_to(
+                    self.log.as_ref(),
+                    out.get_mut(start..).unwrap_or_default(),
+                    pos,
+                )
+                .map_err(io)?;
+                out.truncate(start + got);
+            }
+        }
+
+        // 3. Check each whole batch in place; keep those that fit.
+        let mut kept = start;
+        let mut next = None;
+        let mut full = false;
+        let mut expected = Anchor::Base(header.base_offset as u64);
+        while kept < out.len() {
+            let rest = out.get(kept..).unwrap_or_default();
+            let h = match batch::parse_header_complete(rest) {
+                Ok(h) => h,
+                // Past the end of what was read: the budget stops here.
+                Err(CorruptKind::Truncated { .. }) if kept > start => {
+                    full = true;
+                    break;
+                }
+                Err(k) => return Err(Miss::Fail(self.corrupt(pos + (kept - start) as u64, k))),
+            };
+            let file_pos = pos + (kept - start) as u64;
+            let chained = match expected {
+                Anchor::Base(b) => h.base_offset as u64 == b,
+                Anchor::Last(l) => h.last_offset() == l,
+            };
+            if !chained {
+                return Err(Miss::Fail(self.corrupt(
+                    file_pos,
+                    CorruptKind::NonMonotonicOffset {
+                        previous: next.unwrap_or(0),
+                        found: h.base_offset as u64,
+                    },
+                )));
+            }
+            batch::verify_crc(rest, &h).map_err(|k| Miss::Fail(self.corrupt(file_pos, k)))?;
+            kept += h.total_size() as usize;
+            next = Some(h.next_offset());
+            expected = Anchor::Base(h.next_offset());
+        }
+        out.truncate(kept);
+        if out.len() >= max_bytes {
+            full = true;
+        }
+        Ok(ReadOutcome { next, full })
     }
 
     /// Where to start scanning for the first record with timestamp >=

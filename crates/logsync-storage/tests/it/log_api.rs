@@ -340,3 +340,38 @@ fn segment_ms_rolls_by_record_time() {
     }
     assert!(log.stats().expect("stats").segments.len() >= 2);
 }
+
+#[test]
+fn chained_reads_with_any_budget_return_every_offset_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::open(dir.path(), small_config()).expect("open");
+    let mut n = 0u64;
+    for i in 0..120u64 {
+        let k = 1 + i % 6;
+        let batch: Vec<Record> = (n..n + k).map(record).collect();
+        log.append_records(&batch).expect("append");
+        n += k;
+    }
+    assert!(log.stats().expect("stats").segments.len() > 3);
+    for max in [1usize, 100, 700, 1500, 4000, 9000, 1 << 20] {
+        let mut next = 0u64;
+        let mut seen = Vec::new();
+        while next < n {
+            let read = log.read(Offset(next), max).expect("read");
+            assert!(
+                read.next_offset.0 > next,
+                "progress at {next} with max {max}"
+            );
+            for b in batch::split_batches(&read.bytes).expect("batches") {
+                for r in b.records(1 << 20).expect("records") {
+                    let r = r.expect("record");
+                    if r.offset.0 >= next {
+                        seen.push(r.offset.0);
+                    }
+                }
+            }
+            next = read.next_offset.0;
+        }
+        assert_eq!(seen, (0..n).collect::<Vec<_>>(), "max_bytes {max}");
+    }
+}
