@@ -1,0 +1,169 @@
+//! Command-line interface definition (clap derive). `main.rs` dispatches.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// logsync: a durable, compacting event log in Kafka's format.
+#[derive(Debug, Parser)]
+#[command(name = "logsync", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Data directory (embedded mode).
+    #[arg(
+        long,
+        global = true,
+        default_value = "./logsync-data",
+        env = "LOGSYNC_DATA_DIR"
+    )]
+    pub data_dir: PathBuf,
+    /// Log level for diagnostics on stderr (error, warn, info, debug, trace).
+    #[arg(long, global = true, default_value = "warn", env = "LOGSYNC_LOG")]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, list, describe, alter or delete topics.
+    Topic(TopicArgs),
+    /// Append each line of stdin to a topic as one record.
+    Produce(ProduceArgs),
+    /// Print records of a topic.
+    Consume(ConsumeArgs),
+    /// Print the batches of a segment file (or the entries of an index), like kafka-dump-log.
+    Dump(DumpArgs),
+    /// Run benchmarks, each beside a baseline measured in the same run.
+    Bench(BenchArgs),
+}
+
+/// `logsync topic ...`
+#[derive(Debug, Args)]
+pub struct TopicArgs {
+    #[command(subcommand)]
+    pub action: TopicAction,
+}
+
+/// Topic actions.
+#[derive(Debug, Subcommand)]
+pub enum TopicAction {
+    /// Create a topic.
+    Create {
+        /// Topic name.
+        topic: String,
+        /// Number of partitions.
+        #[arg(long, short = 'p', default_value_t = 1)]
+        partitions: u32,
+        /// Topic config as key=value (Kafka's names, e.g. segment.bytes=1048576); repeatable.
+        #[arg(long = "config", short = 'c', value_name = "KEY=VALUE")]
+        configs: Vec<String>,
+    },
+    /// List topics.
+    List,
+    /// Show partitions, segments, sizes and offsets of a topic.
+    Describe {
+        /// Topic name.
+        topic: String,
+        /// One JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change topic config (key=value, repeatable).
+    Alter {
+        /// Topic name.
+        topic: String,
+        /// Config as key=value.
+        #[arg(
+            long = "config",
+            short = 'c',
+            value_name = "KEY=VALUE",
+            required = true
+        )]
+        configs: Vec<String>,
+    },
+    /// Delete a topic and its data.
+    Delete {
+        /// Topic name.
+        topic: String,
+    },
+}
+
+/// `logsync produce ...`
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    /// Topic to append to (created with defaults if missing).
+    pub topic: String,
+    /// Split each line into key and value at the first SEP (as kcat's -K).
+    #[arg(short = 'K', long = "key-delimiter", value_name = "SEP")]
+    pub key_delimiter: Option<String>,
+    /// Partition to write to (default: by key hash, else round-robin per batch).
+    #[arg(long, short = 'p')]
+    pub partition: Option<u32>,
+}
+
+/// `logsync consume ...`
+#[derive(Debug, Args)]
+pub struct ConsumeArgs {
+    /// Topic to read.
+    pub topic: String,
+    /// Start at the first offset (the default).
+    #[arg(long, conflicts_with_all = ["offset", "since"])]
+    pub from_beginning: bool,
+    /// Start at this offset.
+    #[arg(long, short = 'o', conflicts_with = "since")]
+    pub offset: Option<u64>,
+    /// Start at the first record with timestamp >= TIME (RFC 3339 or epoch milliseconds).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Stop after N records.
+    #[arg(long, short = 'c')]
+    pub count: Option<u64>,
+    /// Print key SEP value (as kcat's -K).
+    #[arg(short = 'K', long = "key-delimiter", value_name = "SEP")]
+    pub key_delimiter: Option<String>,
+    /// Output format as kcat's -f: %o offset, %k key, %s value, %T timestamp, %p partition, %t topic, %h headers.
+    #[arg(short = 'f', long = "format", value_name = "FMT")]
+    pub format: Option<String>,
+    /// Only this partition (default: all, in partition order).
+    #[arg(long, short = 'p')]
+    pub partition: Option<u32>,
+    /// Keep waiting for new records instead of exiting at the end.
+    #[arg(long, short = 'F')]
+    pub follow: bool,
+}
+
+/// `logsync dump ...`
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// A .log, .index or .timeindex file.
+    pub file: PathBuf,
+    /// Also print every record of every batch.
+    #[arg(long)]
+    pub deep: bool,
+}
+
+/// `logsync bench ...`
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// What to benchmark.
+    #[command(subcommand)]
+    pub suite: BenchSuite,
+}
+
+/// Benchmark suites.
+#[derive(Debug, Subcommand)]
+pub enum BenchSuite {
+    /// The storage engine: append, group commit, reads, open.
+    Storage {
+        /// Directory for the benchmark's files (default: a temporary directory under the data dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Scale factor for data sizes (1.0 = the sizes in the issue: 1 GiB read, 10M records, 10 GiB open).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// Only run benchmarks whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+    },
+}

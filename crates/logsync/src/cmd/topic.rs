@@ -1,0 +1,138 @@
+//! `logsync topic create|list|describe|alter|delete`, embedded on the data dir.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+use logsync_storage::{LogConfig, LogManager};
+
+use super::json;
+use crate::Outcome;
+use crate::cli::{TopicAction, TopicArgs};
+
+/// Splits `key=value`.
+fn parse_pair(s: &str) -> anyhow::Result<(&str, &str)> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .with_context(|| format!("invalid --config {s:?}: expected key=value"))
+}
+
+pub fn run(data_dir: &Path, args: TopicArgs) -> anyhow::Result<Outcome> {
+    let manager = LogManager::new(data_dir);
+    match args.action {
+        TopicAction::Create {
+            topic,
+            partitions,
+            configs,
+        } => {
+            let mut config = LogConfig::default();
+            for c in &configs {
+                let (k, v) = parse_pair(c)?;
+                config.set(k, v)?;
+            }
+            let info = manager.create_topic(&topic, partitions, config)?;
+            println!(
+                "created topic {} with {} partition(s)",
+                info.name, info.partitions
+            );
+        }
+        TopicAction::List => {
+            for t in manager.topics()? {
+                println!("{}\t{} partition(s)", t.name, t.partitions);
+            }
+        }
+        TopicAction::Alter { topic, configs } => {
+            for c in &configs {
+                let (k, v) = parse_pair(c)?;
+                manager.set_config(&topic, k, v)?;
+            }
+            println!("altered topic {topic}");
+        }
+        TopicAction::Delete { topic } => {
+            manager.delete_topic(&topic)?;
+            println!("deleted topic {topic}");
+        }
+        TopicAction::Describe { topic, json } => describe(&manager, &topic, json)?,
+    }
+    Ok(Outcome::Done)
+}
+
+fn describe(manager: &LogManager, topic: &str, as_json: bool) -> anyhow::Result<()> {
+    let info = manager.topic(topic)?;
+    let mut partitions = Vec::new();
+    for p in 0..info.partitions {
+        let log = manager.open_partition(topic, p)?;
+        let stats = log.stats()?;
+        log.close()?;
+        partitions.push(stats);
+    }
+    let pairs = info.config.to_pairs();
+    let mut out = String::new();
+    if as_json {
+        let config: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{}:{}", json::string(k), json::string(v)))
+            .collect();
+        let parts: Vec<String> = partitions
+            .iter()
+            .enumerate()
+            .map(|(p, s)| {
+                let segs: Vec<String> = s
+                    .segments
+                    .iter()
+                    .map(|g| {
+                        format!(
+                            "{{\"base_offset\":{},\"next_offset\":{},\"size_bytes\":{},\"max_timestamp\":{}}}",
+                            g.base_offset,
+                            g.next_offset,
+                            g.size,
+                            if g.max_timestamp == i64::MIN { "null".to_owned() } else { g.max_timestamp.to_string() }
+                        )
+                    })
+                    .collect();
+                format!(
+                    "{{\"partition\":{p},\"log_start_offset\":{},\"log_end_offset\":{},\"size_bytes\":{},\"segments\":[{}]}}",
+                    s.log_start_offset,
+                    s.log_end_offset,
+                    s.size_bytes,
+                    segs.join(",")
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "{{\"topic\":{},\"partitions\":[{}],\"config\":{{{}}}}}",
+            json::string(&info.name),
+            parts.join(","),
+            config.join(",")
+        );
+    } else {
+        let _ = writeln!(out, "Topic: {}\tPartitions: {}", info.name, info.partitions);
+        let config: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(out, "Config: {}", config.join(" "));
+        for (p, s) in partitions.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "Partition: {p}\tLogStartOffset: {}\tLogEndOffset: {}\tSize: {} B\tSegments: {}",
+                s.log_start_offset,
+                s.log_end_offset,
+                s.size_bytes,
+                s.segments.len()
+            );
+            for g in &s.segments {
+                let ts = if g.max_timestamp == i64::MIN {
+                    "-".to_owned()
+                } else {
+                    g.max_timestamp.to_string()
+                };
+                let _ = writeln!(
+                    out,
+                    "  Segment: {:020}\tNextOffset: {}\tSize: {} B\tMaxTimestamp: {ts}",
+                    g.base_offset, g.next_offset, g.size
+                );
+            }
+        }
+    }
+    print!("{out}");
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! Integration tests of the `logsync` binary: every command run as a user
+//! would, as a real process on a temporary data directory.
+
+mod cli;
+mod util;
