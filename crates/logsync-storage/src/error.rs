@@ -61,6 +61,15 @@ pub enum Error {
     /// The log was closed.
     #[error("log is closed")]
     Closed,
+    /// A `truncate_suffix` running while an append waited for its fsync cut
+    /// the log below the append's end: the append is not acknowledged, and
+    /// its records from `offset` on are gone (later appends may reuse those
+    /// offsets).
+    #[error("the append was removed by a concurrent truncate_suffix to offset {offset}")]
+    Truncated {
+        /// The log end the truncation cut to.
+        offset: Offset,
+    },
     /// Another process holds the partition's lock file.
     #[error("{} is locked by another process (is a server or another command running on this data dir?)", path.display())]
     Locked {

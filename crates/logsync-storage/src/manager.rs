@@ -99,9 +99,16 @@ impl LogManager {
 
     fn write_meta(&self, info: &TopicInfo) -> Result<()> {
         let dir = self.data_dir.join(TOPICS_DIR);
-        self.fs
-            .create_dir_all(&dir)
-            .map_err(|e| Error::io("create", &dir, e))?;
+        if !self.fs.exists(&dir) {
+            self.fs
+                .create_dir_all(&dir)
+                .map_err(|e| Error::io("create", &dir, e))?;
+            // The new directory's name must be durable before a metadata
+            // file in it can be.
+            self.fs
+                .sync_dir(&self.data_dir)
+                .map_err(|e| Error::io("fsync", &self.data_dir, e))?;
+        }
         let text = format!(
             "partitions={}\n{}",
             info.partitions,
@@ -140,6 +147,7 @@ impl LogManager {
             config,
         };
         for p in 0..partitions {
+            self.clear_orphan_partition(&self.partition_dir(name, p))?;
             Log::open_with(
                 self.partition_dir(name, p),
                 info.config.clone(),
@@ -153,6 +161,42 @@ impl LogManager {
         // The metadata file last: a crash before it leaves no half topic visible.
         self.write_meta(&info)?;
         Ok(info)
+    }
+
+    /// Empties a partition directory left by a topic that no longer has a
+    /// metadata file (`delete_topic` removes the metadata first, so a crash
+    /// part-way leaves its data behind): a new topic of the same name must
+    /// not inherit those records. The lock file stays, so that the lock
+    /// keeps meaning one inode.
+    fn clear_orphan_partition(&self, dir: &Path) -> Result<()> {
+        if !self.fs.exists(dir) {
+            return Ok(());
+        }
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = self.fs.lock(&lock_path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                Error::Locked {
+                    path: lock_path.clone(),
+                }
+            } else {
+                Error::io("lock", &lock_path, e)
+            }
+        })?;
+        let files = self
+            .fs
+            .read_dir(dir)
+            .map_err(|e| Error::io("list", dir, e))?;
+        for path in files.iter().filter(|p| **p != lock_path) {
+            tracing::warn!(path = %path.display(), "removing data of a deleted topic");
+            self.fs
+                .remove_file(path)
+                .map_err(|e| Error::io("remove", path, e))?;
+        }
+        self.fs
+            .sync_dir(dir)
+            .map_err(|e| Error::io("fsync", dir, e))?;
+        drop(lock);
+        Ok(())
     }
 
     /// A topic's metadata.
@@ -207,10 +251,21 @@ impl LogManager {
         if !self.fs.exists(&dir) {
             return Ok(Vec::new());
         }
-        let mut names: Vec<String> = self
+        let entries = self
             .fs
             .read_dir(&dir)
-            .map_err(|e| Error::io("list", &dir, e))?
+            .map_err(|e| Error::io("list", &dir, e))?;
+        // `*.tmp`: a metadata write whose rename never happened (a crash in
+        // `write_atomic`); the file it was replacing is intact.
+        for tmp in entries
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "tmp"))
+        {
+            self.fs
+                .remove_file(tmp)
+                .map_err(|e| Error::io("remove", tmp, e))?;
+        }
+        let mut names: Vec<String> = entries
             .iter()
             .filter_map(|p| {
                 p.file_name()?
@@ -311,6 +366,48 @@ impl LogManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn create_topic_does_not_reuse_data_left_by_a_half_deleted_topic() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = LogManager::new(dir.path());
+        m.create_topic("events", 2, LogConfig::default())
+            .expect("create");
+        for p in 0..2 {
+            let log = m.open_partition("events", p).expect("open");
+            log.append_records(&[crate::Record::new(None, b"old", crate::TimestampMs(1))])
+                .expect("append");
+            log.close().expect("close");
+        }
+        // A crash in delete_topic after the metadata file went.
+        std::fs::remove_file(dir.path().join(TOPICS_DIR).join("events.properties"))
+            .expect("remove metadata");
+        assert!(m.topics().expect("topics").is_empty());
+        m.create_topic("events", 2, LogConfig::default())
+            .expect("create again");
+        for p in 0..2 {
+            let log = m.open_partition("events", p).expect("open");
+            assert_eq!(log.log_end_offset(), crate::Offset(0), "partition {p}");
+        }
+    }
+
+    #[test]
+    fn listing_topics_removes_leftover_temporary_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = LogManager::new(dir.path());
+        m.create_topic("a", 1, LogConfig::default())
+            .expect("create");
+        let tmp = dir.path().join(TOPICS_DIR).join("a.properties.tmp");
+        std::fs::write(&tmp, b"partitions=").expect("write");
+        let names: Vec<String> = m
+            .topics()
+            .expect("topics")
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(names, vec!["a".to_owned()]);
+        assert!(!tmp.exists(), "leftover removed");
+    }
 
     #[test]
     fn topic_names_follow_kafka_rules() {

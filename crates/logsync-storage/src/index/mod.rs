@@ -20,7 +20,8 @@ pub use time_index::{TIME_ENTRY_BYTES, TimeEntry};
 pub struct Indexes {
     /// Offset index entries, increasing in offset and position.
     pub offsets: Vec<OffsetEntry>,
-    /// Time index entries, increasing in timestamp and offset.
+    /// Time index entries: timestamps strictly increase; offsets never
+    /// decrease (two entries may name the same batch, Kafka's rule too).
     pub times: Vec<TimeEntry>,
 }
 

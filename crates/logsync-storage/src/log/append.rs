@@ -133,13 +133,16 @@ impl Log {
                 .is_some_and(|first| max_ts.saturating_sub(first) > c.segment_ms as i64)
     }
 
-    /// Writes checked batches (offsets already assigned) under the writer lock.
+    /// Writes checked batches (offsets already assigned) under the writer
+    /// lock. Returns where they went, the end offset, and the group-commit
+    /// epoch they were written in (so the wait for durability can tell if a
+    /// `truncate_suffix` cut them meanwhile).
     fn write_locked(
         &self,
         w: &mut Writer,
         buf: &[u8],
         headers: &[BatchHeader],
-    ) -> Result<(AppendInfo, u64)> {
+    ) -> Result<(AppendInfo, u64, u64)> {
         let (first, last) = match (headers.first(), headers.last()) {
             (Some(f), Some(l)) => (*f, *l),
             _ => return Err(Error::InvalidBatch(CorruptKind::BadRecord("no batches"))),
@@ -176,7 +179,11 @@ impl Log {
         }
         w.first_timestamp.get_or_insert(first.max_timestamp);
         let next = last.next_offset();
-        active.publish(start + buf.len() as u64, next, max_ts);
+        let offset_of_max = headers
+            .iter()
+            .find(|h| h.max_timestamp == max_ts)
+            .map_or(last.last_offset(), BatchHeader::last_offset);
+        active.publish(start + buf.len() as u64, next, max_ts, offset_of_max);
         self.log_end.store(next, Ordering::Release);
         let info = AppendInfo {
             base_offset: Offset(first.base_offset as u64),
@@ -194,21 +201,30 @@ impl Log {
             w.last_sync = Instant::now();
             self.mark_synced(next, None);
         }
-        Ok((info, next))
+        // Read under the writer lock, which truncate_suffix holds while it
+        // bumps the epoch: a later bump is a cut after this write.
+        let epoch = guard(&self.sync).epoch;
+        Ok((info, next, epoch))
     }
 
     /// After the writer lock is released: waits for durability if the policy
     /// asks for it.
-    fn finish(&self, (info, next): (AppendInfo, u64)) -> Result<AppendInfo> {
+    fn finish(&self, (info, next, epoch): (AppendInfo, u64, u64)) -> Result<AppendInfo> {
         if self.config.fsync == FsyncPolicy::EveryBatch {
-            self.wait_durable(next)?;
+            self.wait_durable(next, epoch)?;
         }
         Ok(info)
     }
 
     /// Group commit: the first waiter syncs for everyone written so far;
     /// the others wait for it and return if it covered them.
-    fn wait_durable(&self, upto: u64) -> Result<()> {
+    ///
+    /// `epoch` is the sync epoch the append was written in. A
+    /// `truncate_suffix` since then that cut below `upto` means the records
+    /// are gone (and `log_end` may never reach `upto` again): that is
+    /// [`Error::Truncated`], never another sync. Cuts that left the records
+    /// whole do not matter: the records stay where they were written.
+    fn wait_durable(&self, upto: u64, mut epoch: u64) -> Result<()> {
         let mut st = guard(&self.sync);
         loop {
             if self.poisoned.load(Ordering::Acquire) {
@@ -216,15 +232,26 @@ impl Log {
                     path: self.dir.clone(),
                 });
             }
+            if st.epoch != epoch {
+                if let Some(end) = st.cut_below(epoch, upto) {
+                    return Err(Error::Truncated {
+                        offset: Offset(end),
+                    });
+                }
+                epoch = st.epoch;
+            }
             if st.synced_upto >= upto {
                 return Ok(());
+            }
+            if self.closed.load(Ordering::Acquire) {
+                return Err(Error::Closed);
             }
             if st.in_progress {
                 st = self.synced.wait(st).unwrap_or_else(PoisonError::into_inner);
                 continue;
             }
             st.in_progress = true;
-            let epoch = st.epoch;
+            let sync_epoch = st.epoch;
             drop(st);
             // Let appenders that are about to publish do so, so that this
             // fdatasync covers more of them (measured: more batches per sync).
@@ -243,7 +270,7 @@ impl Log {
             st.in_progress = false;
             match result {
                 Ok(()) => {
-                    if st.epoch == epoch {
+                    if st.epoch == sync_epoch {
                         st.synced_upto = st.synced_upto.max(target);
                     }
                     self.synced.notify_all();

@@ -10,6 +10,7 @@ mod open;
 mod read;
 mod truncate;
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -72,6 +73,10 @@ struct Writer {
     last_sync: Instant,
 }
 
+/// How many recent `truncate_suffix` cuts group commit remembers; a waiter
+/// older than all of them is told its append may have been cut.
+const REMEMBERED_CUTS: usize = 64;
+
 #[derive(Debug, Default)]
 struct SyncState {
     /// Every offset below this is durable.
@@ -79,8 +84,42 @@ struct SyncState {
     /// A thread is in `fdatasync` for the group.
     in_progress: bool,
     /// Bumped by `truncate_suffix` so an in-flight sync cannot claim offsets
-    /// that were cut and written again.
+    /// that were cut and written again, and so a waiter can tell that the
+    /// log was cut under it.
     epoch: u64,
+    /// `(epoch after the bump, new log end)` of the latest cuts, oldest
+    /// first, at most [`REMEMBERED_CUTS`].
+    cuts: VecDeque<(u64, u64)>,
+}
+
+impl SyncState {
+    /// Starts a new epoch for a cut of the log to `new_end`: nothing at or
+    /// above it counts as durable any more.
+    fn cut(&mut self, new_end: u64) {
+        self.epoch += 1;
+        self.synced_upto = self.synced_upto.min(new_end);
+        if self.cuts.len() == REMEMBERED_CUTS {
+            self.cuts.pop_front();
+        }
+        self.cuts.push_back((self.epoch, new_end));
+    }
+
+    /// The lowest log end that a cut after `epoch` left, if one cut below
+    /// `upto` (or if the cuts since `epoch` are no longer all remembered).
+    fn cut_below(&self, epoch: u64, upto: u64) -> Option<u64> {
+        let remembered = self.cuts.front().is_some_and(|&(e, _)| e <= epoch + 1);
+        let lowest = self
+            .cuts
+            .iter()
+            .filter(|&&(e, _)| e > epoch)
+            .map(|&(_, end)| end)
+            .min();
+        match lowest {
+            Some(end) if end < upto => Some(end),
+            _ if !remembered => Some(lowest.unwrap_or(0)),
+            _ => None,
+        }
+    }
 }
 
 /// A partition's log. `Send + Sync`: share it with an `Arc`.
@@ -265,6 +304,8 @@ impl Log {
             let final_time = w.builder.time_entry(active.last_time_entry());
             active.seal(final_time)?;
             let end = self.log_end.load(Ordering::Acquire);
+            // Sealing synced everything: appenders still waiting return Ok.
+            self.mark_synced(end, None);
             w.checkpoint.recovery_point = end;
             w.checkpoint.recovery_segment = active.base_offset();
             w.checkpoint.recovery_position = active.size();

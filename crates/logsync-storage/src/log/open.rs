@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::fs::{FileSystem, OpenMode, read_up_to};
 use crate::index::{Indexes, OffsetEntry, TimeEntry};
 use crate::segment::file_name::{FileKind, parse_file_name};
-use crate::segment::recover::{IndexBuilder, Stop};
+use crate::segment::recover::{Anchor, IndexBuilder, ScanOutcome, Stop};
 use crate::segment::{Segment, file_name};
 
 fn read_checkpoint(fs: &dyn FileSystem, dir: &Path) -> Option<Checkpoint> {
@@ -132,11 +132,11 @@ pub(super) fn open(dir: &Path, config: LogConfig, fs: Arc<dyn FileSystem>) -> Re
         .offsets
         .last()
         .map_or(info.size, |e| info.size - u64::from(e.position));
-    let builder = IndexBuilder::new(
+    let builder = IndexBuilder::resume(
         active.base_offset(),
         config.index_interval_bytes,
         since,
-        &idx,
+        active.max_timestamp_and_offset(),
     );
 
     // From here on a crash must be seen as unclean.
@@ -167,8 +167,7 @@ pub(super) fn open(dir: &Path, config: LogConfig, fs: Arc<dyn FileSystem>) -> Re
         }),
         sync: Mutex::new(SyncState {
             synced_upto: log_end,
-            in_progress: false,
-            epoch: 0,
+            ..SyncState::default()
         }),
         synced: Condvar::new(),
         poisoned: AtomicBool::new(false),
@@ -220,39 +219,7 @@ fn recover(segments: &[Arc<Segment>], checkpoint: &Checkpoint, config: &LogConfi
         .unwrap_or(0);
     let last = segments.len() - 1;
     for (i, seg) in segments.iter().enumerate().skip(first) {
-        let base = seg.base_offset();
-        // Start at the recovery point inside its segment, keeping the index
-        // entries below it; anything else is scanned from the start.
-        let len = seg
-            .log_file()
-            .len()
-            .map_err(|e| Error::io("stat", seg.path(FileKind::Log), e))?;
-        let (from, mut idx, next) = if base == checkpoint.recovery_segment
-            && checkpoint.recovery_position > 0
-            && checkpoint.recovery_position <= len
-        {
-            let pos = checkpoint.recovery_position;
-            let mut idx = seg.raw_index_entries();
-            idx.offsets.retain(|e| u64::from(e.position) < pos);
-            idx.times
-                .retain(|e| e.relative_offset < (rp.saturating_sub(base)) as u32);
-            if !(OffsetEntry::is_sane(&idx.offsets, pos)
-                && TimeEntry::is_sane(&idx.times, u32::MAX))
-            {
-                idx = Indexes::default();
-                (0, idx, base)
-            } else {
-                (pos, idx, rp)
-            }
-        } else {
-            (0, Indexes::default(), base)
-        };
-        let since = idx
-            .offsets
-            .last()
-            .map_or(from, |e| from - u64::from(e.position));
-        let mut builder = IndexBuilder::new(base, config.index_interval_bytes, since, &idx);
-        let out = seg.scan_from(from, next, &mut builder, &mut idx)?;
+        let (out, mut idx, builder) = scan_segment(seg, checkpoint, config)?;
         match out.stop {
             None => {}
             Some(Stop::Torn { position, kind }) if i == last => {
@@ -268,18 +235,63 @@ fn recover(segments: &[Arc<Segment>], checkpoint: &Checkpoint, config: &LogConfi
             }
         }
         seg.set_recovered_size(out.valid_end);
+        let max = (builder.max_timestamp, builder.offset_of_max_timestamp);
         if i == last {
-            seg.install_recovered(
-                idx,
-                out.next_offset,
-                builder.max_timestamp,
-                config.segment_index_bytes,
-            )?;
+            seg.install_recovered(idx, out.next_offset, max, config.segment_index_bytes)?;
         } else {
             idx.times
                 .extend(builder.time_entry(idx.times.last().copied()));
-            seg.install_sealed(idx, out.next_offset, builder.max_timestamp)?;
+            seg.install_sealed(idx, out.next_offset, max)?;
         }
     }
     Ok(())
+}
+
+/// Scans one segment for recovery, rebuilding its indexes as it goes.
+///
+/// In the recovery segment the scan resumes at the last offset index entry
+/// below the recovery position, keeping the entries up to it (they were
+/// synced with the data below the recovery point): the batches between that
+/// entry and the recovery position must be seen again, because the greatest
+/// timestamp of the segment may lie among them and no time entry records it.
+/// The kept time entries (those up to that entry's offset) cover everything
+/// before its batch. Anything else is scanned from the start.
+fn scan_segment(
+    seg: &Segment,
+    checkpoint: &Checkpoint,
+    config: &LogConfig,
+) -> Result<(ScanOutcome, Indexes, IndexBuilder)> {
+    let base = seg.base_offset();
+    let len = seg
+        .log_file()
+        .len()
+        .map_err(|e| Error::io("stat", seg.path(FileKind::Log), e))?;
+    let pos = checkpoint.recovery_position;
+    if base == checkpoint.recovery_segment && pos > 0 && pos <= len {
+        let mut idx = seg.raw_index_entries();
+        idx.offsets.retain(|e| u64::from(e.position) < pos);
+        if let Some(e) = idx.offsets.last().copied() {
+            idx.times.retain(|t| t.relative_offset <= e.relative_offset);
+            if OffsetEntry::is_sane(&idx.offsets, pos)
+                && TimeEntry::is_sane(&idx.times, e.relative_offset)
+            {
+                // The entry's batch is seen again with no bytes counted since
+                // its (kept) entry, so the scan does not add it twice.
+                let mut builder = IndexBuilder::new(base, config.index_interval_bytes, 0, &idx);
+                let from = u64::from(e.position);
+                let anchor = Anchor::Last(base + u64::from(e.relative_offset));
+                let out = seg.scan_from(from, anchor, &mut builder, &mut idx)?;
+                // A bad first batch leaves the next offset unknown (the anchor
+                // names its last offset, not its first): check it all instead.
+                if out.stop.is_none() || out.valid_end > from {
+                    return Ok((out, idx, builder));
+                }
+                tracing::warn!(segment = %seg.path(FileKind::Log).display(), position = from, "batch at the last index entry below the recovery point is bad; checking the whole segment");
+            }
+        }
+    }
+    let mut idx = Indexes::default();
+    let mut builder = IndexBuilder::new(base, config.index_interval_bytes, 0, &idx);
+    let out = seg.scan_from(0, Anchor::Base(base), &mut builder, &mut idx)?;
+    Ok((out, idx, builder))
 }

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::{Log, guard};
+use super::{Log, Writer, guard};
 use crate::error::{Error, Result};
 use crate::offset::Offset;
-use crate::segment::Segment;
 use crate::segment::recover::IndexBuilder;
+use crate::segment::{CutPlan, Segment};
 
 impl Log {
     /// Moves the log start offset up to `offset` (at most the end offset) and
@@ -63,8 +63,16 @@ impl Log {
     /// Later segments are removed newest first, so a crash part-way leaves a
     /// shorter prefix of the old log, never a hole.
     ///
+    /// The cut point is found (and its batch checked) before anything
+    /// changes; a failure after the first file is touched poisons the log,
+    /// because the files may then no longer match what the log has in memory.
+    /// Appends still waiting for their fsync whose records were cut get
+    /// [`Error::Truncated`].
+    ///
     /// # Errors
-    /// [`Error::OffsetOutOfRange`] below the log start, and as [`Log::flush`].
+    /// [`Error::OffsetOutOfRange`] below the log start, [`Error::Corrupt`] if
+    /// the batches leading to the cut fail their checks (nothing is cut), and
+    /// as [`Log::flush`].
     pub fn truncate_suffix(&self, offset: Offset) -> Result<Offset> {
         self.check_writable()?;
         let mut w = guard(&self.writer);
@@ -81,16 +89,40 @@ impl Log {
                 log_end: Offset(end),
             });
         }
-        {
-            let mut st = guard(&self.sync);
-            st.epoch += 1;
-            st.synced_upto = st.synced_upto.min(offset.0);
-        }
         let segments = self.snapshot();
         let keep = segments
             .partition_point(|s| s.base_offset() <= offset.0)
             .max(1);
         let (kept, gone) = segments.split_at(keep);
+        let seg: &Arc<Segment> = kept.last().ok_or(Error::Closed)?;
+        // Read-only so far: a damaged header is reported, not cut at.
+        let cut = seg.plan_cut(offset.0)?;
+        let new_end = match &cut {
+            Some(plan) => plan.next_offset,
+            None => seg.info()?.next_offset,
+        };
+        {
+            let mut st = guard(&self.sync);
+            st.cut(new_end);
+        }
+        self.synced.notify_all();
+        // Readers asking for cut offsets get OffsetOutOfRange from here on,
+        // before their bytes go.
+        self.log_end.store(new_end, Ordering::Release);
+        self.cut_suffix(&mut w, kept, gone, cut, new_end)
+            .map_err(|e| self.poison(e))?;
+        Ok(Offset(new_end))
+    }
+
+    /// The destructive part of `truncate_suffix`, under the writer lock.
+    fn cut_suffix(
+        &self,
+        w: &mut Writer,
+        kept: &[Arc<Segment>],
+        gone: &[Arc<Segment>],
+        cut: Option<CutPlan>,
+        new_end: u64,
+    ) -> Result<()> {
         for seg in gone.iter().rev() {
             seg.mark_deleted()?;
             self.fs
@@ -98,34 +130,24 @@ impl Log {
                 .map_err(|e| Error::io("fsync", &self.dir, e))?;
         }
         let seg: &Arc<Segment> = kept.last().ok_or(Error::Closed)?;
-        let cut = seg
-            .batch_headers_from(offset.0)?
-            .into_iter()
-            .find(|(_, h)| h.last_offset() >= offset.0);
-        let new_end = match cut {
-            Some((pos, h)) => {
-                let base = h.base_offset as u64;
-                seg.truncate_to(pos, base)?;
-                base
-            }
-            None => seg.info()?.next_offset,
-        };
+        if let Some(plan) = cut {
+            seg.truncate_to(plan)?;
+        }
         if !gone.is_empty() {
             seg.reactivate(self.config.segment_index_bytes)?;
             self.segments.store(Arc::new(kept.to_vec()));
         }
-        self.log_end.store(new_end, Ordering::Release);
         let idx = seg.indexes()?;
         let size = seg.size();
         let since = idx
             .offsets
             .last()
             .map_or(size, |e| size - u64::from(e.position));
-        w.builder = IndexBuilder::new(
+        w.builder = IndexBuilder::resume(
             seg.base_offset(),
             self.config.index_interval_bytes,
             since,
-            &idx,
+            seg.max_timestamp_and_offset(),
         );
         w.first_timestamp = None;
         if w.checkpoint.recovery_point > new_end {
@@ -137,7 +159,6 @@ impl Log {
             w.checkpoint.log_start_offset = new_end;
             self.log_start.store(new_end, Ordering::Release);
         }
-        self.write_checkpoint(&w.checkpoint)?;
-        Ok(Offset(new_end))
+        self.write_checkpoint(&w.checkpoint)
     }
 }

@@ -5,7 +5,10 @@
 //! size, so they never see a partial batch and never wait for the writer.
 
 pub mod file_name;
+mod read;
 pub mod recover;
+
+pub use self::read::ReadOutcome;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -13,9 +16,8 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use self::file_name::{DELETED_SUFFIX, FileKind, file_path};
 use self::recover::{Anchor, IndexBuilder, ScanOutcome, Stop};
-use crate::batch::{self, BATCH_HEADER_BYTES, BatchHeader};
 use crate::error::{CorruptKind, Error, Result};
-use crate::fs::{FileSystem, FsFile, OpenMode, read_exact_at, read_up_to, write_all_at};
+use crate::fs::{FileSystem, FsFile, OpenMode, read_exact_at, write_all_at};
 use crate::index::{Indexes, OFFSET_ENTRY_BYTES, OffsetEntry, TIME_ENTRY_BYTES, TimeEntry};
 
 /// Open handles of the index files, kept only while the segment is active.
@@ -38,26 +40,15 @@ pub struct SegmentInfo {
     pub max_timestamp: i64,
 }
 
-/// What [`Segment::read_batches`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReadOutcome {
-    /// Offset after the last batch added, `None` if none was.
-    pub next: Option<u64>,
-    /// The byte budget stopped the read: do not go on to the next segment.
-    pub full: bool,
-}
-
-/// Why one read attempt failed.
-enum Miss {
-    /// The index entry did not point at the batch it names.
-    BadHint,
-    Fail(Error),
-}
-
-impl From<Error> for Miss {
-    fn from(e: Error) -> Self {
-        Miss::Fail(e)
-    }
+/// Where and how [`Segment::truncate_to`] cuts, found by [`Segment::plan_cut`].
+#[derive(Debug, Clone)]
+pub struct CutPlan {
+    /// Byte position of the first batch removed.
+    pub position: u64,
+    /// Its base offset: the segment's end offset after the cut.
+    pub next_offset: u64,
+    kept: Indexes,
+    max: (i64, u64),
 }
 
 /// A segment shared by the writer and any number of readers.
@@ -74,6 +65,10 @@ pub struct Segment {
     /// Offset after the last published batch; `u64::MAX` until computed.
     next_offset: AtomicU64,
     max_timestamp: AtomicI64,
+    /// Last offset of the batch holding `max_timestamp` (its first holder),
+    /// so the writer's index builder resumes from the true maximum rather
+    /// than from the last time index entry, which may be older.
+    offset_of_max_timestamp: AtomicU64,
     /// `None` until first needed (sealed segments load lazily).
     indexes: RwLock<Option<Indexes>>,
     index_files: Mutex<Option<IndexFiles>>,
@@ -112,6 +107,7 @@ impl Segment {
             size: AtomicU64::new(0),
             next_offset: AtomicU64::new(base_offset),
             max_timestamp: AtomicI64::new(i64::MIN),
+            offset_of_max_timestamp: AtomicU64::new(base_offset),
             indexes: RwLock::new(Some(Indexes::default())),
             index_files: Mutex::new(Some(files)),
             deleted: AtomicBool::new(false),
@@ -165,6 +161,7 @@ impl Segment {
             size: AtomicU64::new(size),
             next_offset: AtomicU64::new(u64::MAX),
             max_timestamp: AtomicI64::new(i64::MIN),
+            offset_of_max_timestamp: AtomicU64::new(base_offset),
             indexes: RwLock::new(None),
             index_files: Mutex::new(None),
             deleted: AtomicBool::new(false),
@@ -291,7 +288,7 @@ impl Segment {
                     tracing::warn!(segment = %self.path(FileKind::Log).display(), "index does not match the log; rebuilding it");
                     self.rebuild_into(size)?
                 } else {
-                    self.set_meta(out.next_offset, builder.max_timestamp);
+                    self.set_meta(out.next_offset, &builder);
                     idx
                 }
             }
@@ -304,9 +301,31 @@ impl Segment {
         Ok(())
     }
 
-    fn set_meta(&self, next_offset: u64, max_timestamp: i64) {
+    /// Sets the end offset and the greatest timestamp (with the offset of
+    /// its batch) from a builder that has seen the whole segment.
+    fn set_meta(&self, next_offset: u64, builder: &IndexBuilder) {
+        self.set_meta_max(
+            next_offset,
+            (builder.max_timestamp, builder.offset_of_max_timestamp),
+        );
+    }
+
+    fn set_meta_max(&self, next_offset: u64, (max_timestamp, offset_of_max): (i64, u64)) {
         self.next_offset.store(next_offset, Ordering::Release);
+        self.offset_of_max_timestamp
+            .store(offset_of_max, Ordering::Release);
         self.max_timestamp.store(max_timestamp, Ordering::Release);
+    }
+
+    /// The greatest timestamp and the last offset of the batch holding it
+    /// (the segment's base when empty): where the writer's
+    /// [`IndexBuilder`] resumes.
+    #[must_use]
+    pub fn max_timestamp_and_offset(&self) -> (i64, u64) {
+        (
+            self.max_timestamp.load(Ordering::Acquire),
+            self.offset_of_max_timestamp.load(Ordering::Acquire),
+        )
     }
 
     /// Scans the whole log (CRC checked) and writes fresh index files.
@@ -328,7 +347,7 @@ impl Segment {
         }
         idx.times
             .extend(builder.time_entry(idx.times.last().copied()));
-        self.set_meta(out.next_offset, builder.max_timestamp);
+        self.set_meta(out.next_offset, &builder);
         self.write_index_files(&idx)?;
         Ok(idx)
     }
@@ -350,7 +369,8 @@ impl Segment {
     }
 
     /// Installs indexes found by recovery and reopens the index files for
-    /// appending (this segment becomes the active one).
+    /// appending (this segment becomes the active one). `max` is the greatest
+    /// timestamp and the last offset of the batch holding it.
     ///
     /// # Errors
     /// I/O errors writing the index files.
@@ -358,7 +378,7 @@ impl Segment {
         &self,
         idx: Indexes,
         next_offset: u64,
-        max_timestamp: i64,
+        max: (i64, u64),
         index_bytes: u32,
     ) -> Result<()> {
         let files = Self::create_index_files(&self.fs, &self.dir, self.base_offset, index_bytes)?;
@@ -378,7 +398,7 @@ impl Segment {
             )
             .map_err(|e| Error::io("write", self.path(FileKind::TimeIndex), e))?;
         }
-        self.set_meta(next_offset, max_timestamp);
+        self.set_meta_max(next_offset, max);
         *self.indexes.write().unwrap_or_else(PoisonError::into_inner) = Some(idx);
         *lock(&self.index_files) = Some(files);
         Ok(())
@@ -433,13 +453,13 @@ impl Segment {
     }
 
     /// Installs indexes rebuilt by recovery for a segment that stays sealed,
-    /// writing them out.
+    /// writing them out. `max` as for [`Segment::install_recovered`].
     ///
     /// # Errors
     /// I/O errors.
-    pub fn install_sealed(&self, idx: Indexes, next_offset: u64, max_timestamp: i64) -> Result<()> {
+    pub fn install_sealed(&self, idx: Indexes, next_offset: u64, max: (i64, u64)) -> Result<()> {
         self.write_index_files(&idx)?;
-        self.set_meta(next_offset, max_timestamp);
+        self.set_meta_max(next_offset, max);
         *self.indexes.write().unwrap_or_else(PoisonError::into_inner) = Some(idx);
         Ok(())
     }
@@ -458,7 +478,12 @@ impl Segment {
             .clone()
             .unwrap_or_default();
         let info = self.info()?;
-        self.install_recovered(idx, info.next_offset, info.max_timestamp, index_bytes)
+        self.install_recovered(
+            idx,
+            info.next_offset,
+            self.max_timestamp_and_offset(),
+            index_bytes,
+        )
     }
 
     /// A copy of the indexes (loading them if needed).
@@ -537,10 +562,18 @@ impl Segment {
         Ok(())
     }
 
-    /// Makes bytes up to `size` visible to readers.
-    pub fn publish(&self, size: u64, next_offset: u64, max_timestamp: i64) {
-        self.max_timestamp
-            .fetch_max(max_timestamp, Ordering::AcqRel);
+    /// Makes bytes up to `size` visible to readers. `offset_of_max` is the
+    /// last offset of the batch holding `max_timestamp`. Only the writer
+    /// calls this (under the log's writer lock), so the pair is updated
+    /// without a race; readers use the timestamp alone.
+    pub fn publish(&self, size: u64, next_offset: u64, max_timestamp: i64, offset_of_max: u64) {
+        // Strictly greater: the first batch holding the maximum keeps it, as
+        // in `IndexBuilder::on_batch`.
+        if max_timestamp > self.max_timestamp.load(Ordering::Acquire) {
+            self.offset_of_max_timestamp
+                .store(offset_of_max, Ordering::Release);
+            self.max_timestamp.store(max_timestamp, Ordering::Release);
+        }
         self.next_offset.store(next_offset, Ordering::Release);
         self.size.store(size, Ordering::Release);
     }
@@ -614,30 +647,30 @@ impl Segment {
         Ok(())
     }
 
-    /// Cuts the segment at `position` (a batch boundary) whose first offset
-    /// is `next_offset`; drops index entries past it and syncs.
+    /// Cuts the segment as `plan` says: drops index entries past the cut,
+    /// cuts the file and syncs. The file is cut before the published size is
+    /// lowered, so a failed `set_len` leaves size and file in agreement.
     ///
     /// # Errors
-    /// I/O errors.
-    pub fn truncate_to(&self, position: u64, next_offset: u64) -> Result<()> {
-        self.ensure_indexes()?;
-        let rel = next_offset
-            .saturating_sub(self.base_offset)
-            .min(u64::from(u32::MAX)) as u32;
-        let mut guard = self.indexes.write().unwrap_or_else(PoisonError::into_inner);
-        let idx = guard.get_or_insert_with(Indexes::default);
-        idx.truncate(position as u32, rel);
-        self.size
-            .store(position.min(self.size()), Ordering::Release);
+    /// I/O errors; the file may then be cut in part (the caller poisons the log).
+    pub fn truncate_to(&self, plan: CutPlan) -> Result<()> {
+        let CutPlan {
+            position,
+            next_offset,
+            kept,
+            max,
+        } = plan;
         self.log
             .set_len(position)
             .map_err(|e| Error::io("truncate", self.path(FileKind::Log), e))?;
+        self.size
+            .store(position.min(self.size()), Ordering::Release);
+        let mut guard = self.indexes.write().unwrap_or_else(PoisonError::into_inner);
+        let idx = guard.insert(kept);
+        self.set_meta_max(next_offset, max);
         self.log
             .sync_data()
             .map_err(|e| Error::io("fsync", self.path(FileKind::Log), e))?;
-        self.next_offset.store(next_offset, Ordering::Release);
-        let max_ts = idx.times.last().map_or(i64::MIN, |t| t.timestamp);
-        self.max_timestamp.store(max_ts, Ordering::Release);
         if let Some(f) = lock(&self.index_files).as_ref() {
             // Zero the entries past the cut in the preallocated files.
             let zero_from = |file: &Arc<dyn FsFile>, from: usize, kind: FileKind| -> Result<()> {
@@ -664,296 +697,15 @@ impl Segment {
         Ok(())
     }
 
-    // ----- reading -------------------------------------------------------
-
-    /// Position of the batch holding `offset` (or the first batch after it),
-    /// checking the index hint against the batch it points at.
-    fn start_position(&self, offset: u64) -> Result<(u64, Anchor)> {
-        self.ensure_indexes()?;
-        let rel = offset
-            .saturating_sub(self.base_offset)
-            .min(u64::from(u32::MAX)) as u32;
-        let entry = {
-            let g = self.indexes.read().unwrap_or_else(PoisonError::into_inner);
-            g.as_ref().and_then(|i| i.offset_lookup(rel))
-        };
-        let Some(entry) = entry else {
-            return Ok((0, Anchor::Base(self.base_offset)));
-        };
-        let anchor = Anchor::Last(self.base_offset + u64::from(entry.relative_offset));
-        let mut head = [0u8; BATCH_HEADER_BYTES];
-        let ok = read_exact_at(self.log.as_ref(), &mut head, u64::from(entry.position)).is_ok()
-            && BatchHeader::parse(&head).is_ok_and(|h| {
-                h.last_offset() == self.base_offset + u64::from(entry.relative_offset)
-            });
-        if ok {
-            return Ok((u64::from(entry.position), anchor));
-        }
-        self.rebuild_now()?;
-        let g = self.indexes.read().unwrap_or_else(PoisonError::into_inner);
-        Ok(g.as_ref().and_then(|i| i.offset_lookup(rel)).map_or(
-            (0, Anchor::Base(self.base_offset)),
-            |e| {
-                (
-                    u64::from(e.position),
-                    Anchor::Last(self.base_offset + u64::from(e.relative_offset)),
-                )
-            },
-        ))
-    }
-
-    /// Appends to `out` whole batches, starting with the one that holds
-    /// `offset` (or the first after it), while they fit in `max_bytes`
-    /// counting what `out` already holds — but always one batch when `out` is
-    /// empty. Every batch is CRC checked and its offsets checked as a chain
-    /// from the segment base or a verified index entry. A wrong index entry
-    /// rebuilds the indexes once.
-    ///
-    /// # Errors
-    /// I/O errors, or [`Error::Corrupt`] for a batch that fails its checks.
-    pub fn read_batches(
-        &self,
-        offset: u64,
-        max_bytes: usize,
-        out: &mut Vec<u8>,
-    ) -> Result<ReadOutcome> {
-        match self.read_batches_once(offset, max_bytes, out) {
-            Err(Miss::BadHint) => {
-                self.rebuild_now()?;
-                self.read_batches_once(offset, max_bytes, out)
-                    .map_err(|m| match m {
-                        Miss::BadHint => {
-                            self.corrupt(0, CorruptKind::BadFile("index entry wrong after rebuild"))
-                        }
-                        Miss::Fail(e) => e,
-                    })
-            }
-            Err(Miss::Fail(e)) => Err(e),
-            Ok(o) => Ok(o),
-        }
-    }
-
-    fn read_batches_once(
-        &self,
-        offset: u64,
-        max_bytes: usize,
-        out: &mut Vec<u8>,
-    ) -> Result<ReadOutcome, Miss> {
-        const WINDOW: usize = 8192;
-        self.ensure_indexes()?;
-        let size = self.size();
-        let rel = offset
-            .saturating_sub(self.base_offset)
-            .min(u64::from(u32::MAX)) as u32;
-        let entry = self
-            .indexes
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .and_then(|i| i.offset_lookup(rel));
-        let (mut pos, mut expected) = entry.map_or((0, Anchor::Base(self.base_offset)), |e| {
-            (
-                u64::from(e.position),
-                Anchor::Last(self.base_offset + u64::from(e.relative_offset)),
-            )
-        });
-        let from_index = entry.is_some();
-        let io = |e| Miss::Fail(Error::io("read", self.path(FileKind::Log), e));
-
-        // 1. Walk headers through a small window to the batch holding `offset`.
-        let mut window = [0u8; WINDOW];
-        let (mut win_start, mut win_len) = (pos, 0usize);
-        let mut first_header = true;
-        let header = loop {
-            if pos >= size {
-                return Ok(ReadOutcome {
-                    next: None,
-                    full: false,
-                });
-            }
-            let at = (pos - win_start) as usize;
-            let parsed = match window.get(at..win_len).map(BatchHeader::parse) {
-                Some(Ok(h)) => Ok(h),
-                _ => {
-                    let n = ((size - pos) as usize).min(WINDOW);
-                    let got = read_up_to(
-                        self.log.as_ref(),
-                        window.get_mut(..n).unwrap_or_default(),
-                        pos,
-                    )
-                    .map_err(io)?;
-                    win_start = pos;
-                    win_len = got;
-                    BatchHeader::parse(window.get(..got).unwrap_or_default())
-                }
-            };
-            let chained = parsed.as_ref().is_ok_and(|h| match expected {
-                Anchor::Base(b) => h.base_offset as u64 == b,
-                Anchor::Last(l) => h.last_offset() == l,
-            });
-            if !chained {
-                if first_header && from_index {
-                    return Err(Miss::BadHint);
-                }
-                return Err(Miss::Fail(match parsed {
-                    Err(k) => self.corrupt(pos, k),
-                    Ok(h) => {
-                        let (Anchor::Base(want) | Anchor::Last(want)) = expected;
-                        self.corrupt(
-                            pos,
-                            CorruptKind::NonMonotonicOffset {
-                                previous: want,
-                                found: h.base_offset as u64,
-                            },
-                        )
-                    }
-                }));
-            }
-            let h = parsed.map_err(|k| Miss::Fail(self.corrupt(pos, k)))?;
-            first_header = false;
-            if pos + h.total_size() > size {
-                return Err(Miss::Fail(
-                    self.corrupt(pos, CorruptKind::BadLength(h.batch_length.into())),
-                ));
-            }
-            if h.last_offset() >= offset {
-                break h;
-            }
-            expected = Anchor::Base(h.next_offset());
-            pos += h.total_size();
-        };
-
-        // 2. Read whole batches from `pos` straight into `out`.
-        let first_size = header.total_size() as usize;
-        let budget = max_bytes.saturating_sub(out.len());
-        if !out.is_empty() && first_size > budget {
-            return Ok(ReadOutcome {
-                next: None,
-                full: true,
-            });
-        }
-        let want = budget.max(first_size).min((size - pos) as usize);
-        let start = out.len();
-        let at = (pos - win_start) as usize;
-        match window.get(at..at + want).filter(|_| at + want <= win_len) {
-            Some(bytes) => out.extend_from_slice(bytes),
-            None => {
-                out.resize(start + want, 0);
-                let got = read_up_to(
-                    self.log.as_ref(),
-                    out.get_mut(start..).unwrap_or_default(),
-                    pos,
-                )
-                .map_err(io)?;
-                out.truncate(start + got);
-            }
-        }
-
-        // 3. Check each whole batch in place; keep those that fit.
-        let mut kept = start;
-        let mut next = None;
-        let mut full = false;
-        let mut expected = Anchor::Base(header.base_offset as u64);
-        while kept < out.len() {
-            let rest = out.get(kept..).unwrap_or_default();
-            let h = match batch::parse_header_complete(rest) {
-                Ok(h) => h,
-                // Past the end of what was read: the budget stops here.
-                Err(CorruptKind::Truncated { .. }) if kept > start => {
-                    full = true;
-                    break;
-                }
-                Err(k) => return Err(Miss::Fail(self.corrupt(pos + (kept - start) as u64, k))),
-            };
-            let file_pos = pos + (kept - start) as u64;
-            let chained = match expected {
-                Anchor::Base(b) => h.base_offset as u64 == b,
-                Anchor::Last(l) => h.last_offset() == l,
-            };
-            if !chained {
-                return Err(Miss::Fail(self.corrupt(
-                    file_pos,
-                    CorruptKind::NonMonotonicOffset {
-                        previous: next.unwrap_or(0),
-                        found: h.base_offset as u64,
-                    },
-                )));
-            }
-            batch::verify_crc(rest, &h).map_err(|k| Miss::Fail(self.corrupt(file_pos, k)))?;
-            kept += h.total_size() as usize;
-            next = Some(h.next_offset());
-            expected = Anchor::Base(h.next_offset());
-        }
-        out.truncate(kept);
-        if out.len() >= max_bytes {
-            full = true;
-        }
-        Ok(ReadOutcome { next, full })
-    }
-
-    /// Where to start scanning for the first record with timestamp >=
-    /// `timestamp`: the offset after the last time index entry below it.
-    /// The entry is checked against the batch it names (that batch's max
-    /// timestamp must be the entry's); a wrong entry rebuilds the indexes.
-    ///
-    /// # Errors
-    /// I/O errors or corruption.
-    pub fn time_lookup(&self, timestamp: i64) -> Result<u64> {
-        for attempt in 0..2 {
-            let entry = self.indexes()?.time_lookup_below(timestamp);
-            let Some(entry) = entry else {
-                return Ok(self.base_offset);
-            };
-            let last = self.base_offset + u64::from(entry.relative_offset);
-            let header = self
-                .batch_headers_from(last)?
-                .into_iter()
-                .map(|(_, h)| h)
-                .find(|h| h.last_offset() >= last);
-            if header.is_some_and(|h| h.last_offset() == last && h.max_timestamp == entry.timestamp)
-            {
-                return Ok(last + 1);
-            }
-            if attempt == 0 {
-                tracing::warn!(segment = %self.path(FileKind::TimeIndex).display(), "time index entry does not match its batch; rebuilding");
-                self.rebuild_now()?;
-            }
-        }
-        Ok(self.base_offset)
-    }
-
-    /// Position and header of every batch from the index entry at or below
-    /// `offset` up to and including the batch holding `offset` (or the
-    /// segment's end), headers only, no CRC check.
-    ///
-    /// # Errors
-    /// I/O errors or an unparsable header.
-    pub fn batch_headers_from(&self, offset: u64) -> Result<Vec<(u64, BatchHeader)>> {
-        let size = self.size();
-        let (mut pos, _) = self.start_position(offset)?;
-        let mut out = Vec::new();
-        let mut head = [0u8; BATCH_HEADER_BYTES];
-        while pos < size {
-            read_exact_at(self.log.as_ref(), &mut head, pos)
-                .map_err(|e| Error::io("read", self.path(FileKind::Log), e))?;
-            let h = BatchHeader::parse(&head).map_err(|k| self.corrupt(pos, k))?;
-            out.push((pos, h));
-            pos += h.total_size();
-            if h.last_offset() >= offset {
-                break;
-            }
-        }
-        Ok(out)
-    }
-
-    /// Recovery scan from `from` (a batch boundary) to the end of the file.
+    /// Recovery scan from `from` (a batch boundary) to the end of the file,
+    /// the first batch checked against `anchor`.
     ///
     /// # Errors
     /// I/O errors.
     pub fn scan_from(
         &self,
         from: u64,
-        next_offset: u64,
+        anchor: Anchor,
         builder: &mut IndexBuilder,
         idx: &mut Indexes,
     ) -> Result<ScanOutcome> {
@@ -961,15 +713,8 @@ impl Segment {
             .log
             .len()
             .map_err(|e| Error::io("stat", self.path(FileKind::Log), e))?;
-        recover::scan(
-            self.log.as_ref(),
-            from,
-            len,
-            Anchor::Base(next_offset),
-            builder,
-            idx,
-        )
-        .map_err(|e| Error::io("read", self.path(FileKind::Log), e))
+        recover::scan(self.log.as_ref(), from, len, anchor, builder, idx)
+            .map_err(|e| Error::io("read", self.path(FileKind::Log), e))
     }
 
     /// Sets the published size after recovery cut the file.

@@ -38,6 +38,26 @@ impl IndexBuilder {
         }
     }
 
+    /// A builder for the active segment resuming with the segment's true
+    /// greatest timestamp and the last offset of its batch (see
+    /// [`crate::segment::Segment::max_timestamp_and_offset`]); the last time
+    /// entry may be older than batches written after it.
+    #[must_use]
+    pub fn resume(
+        base_offset: u64,
+        interval: u32,
+        bytes_since_entry: u64,
+        (max_timestamp, offset_of_max_timestamp): (i64, u64),
+    ) -> Self {
+        IndexBuilder {
+            base_offset,
+            interval: u64::from(interval),
+            bytes_since_entry,
+            max_timestamp,
+            offset_of_max_timestamp,
+        }
+    }
+
     /// Accounts for the batch `h` about to be written at `position`; returns
     /// the entries to add to the indexes.
     pub fn on_batch(

@@ -7,6 +7,7 @@ mod format;
 mod log_api;
 mod recovery;
 mod threads;
+mod truncation;
 
 use bytes::Bytes;
 use logsync_storage::{FsyncPolicy, LogConfig, Record, TimestampMs};

@@ -2,11 +2,14 @@
 //! missing or damaged index files and checkpoints.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use logsync_storage::batch;
+use logsync_storage::fs::FileSystem;
 use logsync_storage::log::CLEAN_SHUTDOWN_FILE;
-use logsync_storage::{Error, Log, Offset, TimestampMs};
+use logsync_storage::{Error, FsyncPolicy, Log, LogConfig, Offset, TimestampMs};
+use logsync_testkit::SimFs;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -251,4 +254,105 @@ fn a_damaged_checkpoint_falls_back_to_a_full_check() {
         read_each(&log).into_iter().filter(Result::is_ok).count(),
         60
     );
+}
+
+/// Asserts `offset_for_timestamp` against a linear scan of `ts` (the
+/// timestamp at each offset) for every timestamp in range and around it.
+fn check_time_lookups(log: &Log, ts: &[i64], what: &str) {
+    let lo = ts.iter().copied().min().unwrap_or(0) - 1;
+    let hi = ts.iter().copied().max().unwrap_or(0) + 1;
+    for t in lo..=hi {
+        let linear = ts.iter().position(|&x| x >= t).map(|i| Offset(i as u64));
+        assert_eq!(
+            log.offset_for_timestamp(TimestampMs(t)).expect("lookup"),
+            linear,
+            "{what}: t={t}"
+        );
+    }
+}
+
+#[test]
+fn time_lookups_after_recovery_from_a_mid_segment_recovery_point_match_a_linear_scan() {
+    let seed = logsync_testkit::seed();
+    // One segment, a dense index, every append durable.
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        fsync: FsyncPolicy::EveryBatch,
+        ..small_config()
+    };
+    let dir = Path::new("/sim/t-0");
+    for first in [37u64, 40, 41, 43] {
+        for late in [0u64, 5] {
+            let what = format!("seed {seed}, {first} rising then {late} late");
+            let fs = Arc::new(SimFs::new(seed.wrapping_add(first * 10 + late)));
+            let dynfs: Arc<dyn FileSystem> = fs.clone();
+            let log = Log::open_with(dir, config.clone(), Arc::clone(&dynfs)).expect("open");
+            let mut ts = Vec::new();
+            let append = |log: &Log, ts: &mut Vec<i64>, t: i64| {
+                let mut r = record(ts.len() as u64);
+                r.timestamp = TimestampMs(t);
+                log.append_records(&[r]).expect("append");
+                ts.push(t);
+            };
+            for i in 0..first {
+                append(&log, &mut ts, 1_000 + i as i64 * 10);
+            }
+            // The recovery point is now mid-segment, past the last index entry.
+            log.flush().expect("flush");
+            // Late arrivals: below the maximum, so they cannot restore it.
+            for j in 0..late {
+                append(&log, &mut ts, 1_000 + j as i64 * 5);
+            }
+            fs.crash();
+            drop(log);
+            fs.reboot();
+            let log = Log::open_with(dir, config.clone(), Arc::clone(&dynfs)).expect("recover");
+            check_time_lookups(&log, &ts, &format!("{what}, after recovery"));
+            // The writer resumes from the true maximum: more late arrivals
+            // must not get time entries claiming a lower maximum.
+            for j in 0..30 {
+                append(&log, &mut ts, 1_000 + first as i64 * 5 + j);
+            }
+            check_time_lookups(&log, &ts, &format!("{what}, appends after recovery"));
+            log.close().expect("close");
+            let log = Log::open_with(dir, config.clone(), Arc::clone(&dynfs)).expect("reopen");
+            check_time_lookups(&log, &ts, &format!("{what}, after a clean reopen"));
+        }
+    }
+}
+
+#[test]
+fn time_lookups_after_truncate_suffix_match_a_linear_scan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        ..small_config()
+    };
+    let log = Log::open(dir.path(), config.clone()).expect("open");
+    // Rising: the kept part's maximum lies after the last time entry below
+    // the cut, which is all the index keeps of it.
+    let ts: Vec<i64> = (0..60).map(|i| 1_000 + i * 10).collect();
+    for (i, &t) in ts.iter().enumerate() {
+        let mut r = record(i as u64);
+        r.timestamp = TimestampMs(t);
+        log.append_records(&[r]).expect("append");
+    }
+    for cut in [57u64, 55, 52, 46, 41] {
+        log.truncate_suffix(Offset(cut)).expect("truncate");
+        let kept = &ts[..cut as usize];
+        check_time_lookups(&log, kept, &format!("cut at {cut}"));
+    }
+    // Appends after the cut with timestamps below the kept maximum.
+    let mut all = ts[..41].to_vec();
+    for j in 0..20 {
+        let t = 1_100 + j;
+        let mut r = record(all.len() as u64);
+        r.timestamp = TimestampMs(t);
+        log.append_records(&[r]).expect("append");
+        all.push(t);
+    }
+    check_time_lookups(&log, &all, "appends after the cut");
+    log.close().expect("close");
+    let log = Log::open(dir.path(), config).expect("reopen");
+    check_time_lookups(&log, &all, "after reopen");
 }

@@ -106,3 +106,100 @@ fn concurrent_appenders_share_fsyncs_and_all_get_distinct_offsets() {
         400
     );
 }
+
+#[test]
+fn appenders_racing_truncate_suffix_all_return_and_cut_appends_are_never_acknowledged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = LogConfig {
+        fsync: FsyncPolicy::EveryBatch,
+        ..small_config()
+    };
+    let log = Arc::new(Log::open(dir.path(), config).expect("open"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Appender `t` writes step t * 10_000 + i; each reports every result.
+    let appenders: Vec<_> = (0..4u64)
+        .map(|t| {
+            let log = Arc::clone(&log);
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let results: Vec<(u64, Result<u64, Error>)> = (0..150)
+                    .map(|i| {
+                        let step = t * 10_000 + i;
+                        let r = log.append_records(&[record(step)]);
+                        (step, r.map(|info| info.base_offset.0))
+                    })
+                    .collect();
+                let _ = tx.send(results);
+            })
+        })
+        .collect();
+    let truncator = {
+        let log = Arc::clone(&log);
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut cuts = 0u32;
+            while !stop.load(Ordering::Acquire) {
+                let end = log.log_end_offset().0;
+                let to = end.saturating_sub(1 + u64::from(cuts % 4));
+                if to >= log.log_start_offset().0 {
+                    log.truncate_suffix(Offset(to)).expect("truncate");
+                    cuts += 1;
+                }
+                std::thread::yield_now();
+            }
+            cuts
+        })
+    };
+    let mut results = Vec::new();
+    for _ in 0..4 {
+        results.extend(
+            rx.recv_timeout(Duration::from_secs(60))
+                .expect("every appender returns in bounded time"),
+        );
+    }
+    stop.store(true, Ordering::Release);
+    let cuts = truncator.join().expect("truncator");
+    for a in appenders {
+        a.join().expect("appender");
+    }
+    assert!(cuts > 0, "the truncator ran");
+    let present: std::collections::HashMap<Vec<u8>, u64> = log
+        .records(Offset(0), usize::MAX)
+        .expect("records")
+        .map(|r| {
+            let r = r.expect("record");
+            (r.value.expect("value").to_vec(), r.offset.0)
+        })
+        .collect();
+    let mut truncated = 0;
+    for (step, r) in results {
+        match r {
+            // An acknowledged append is either still at its offset or was cut
+            // later (its offset is then at or past the log end, or reused).
+            Ok(offset) => {
+                if let Some(&at) = present.get(&value_for(step)) {
+                    assert_eq!(at, offset, "step {step} moved");
+                }
+            }
+            Err(Error::Truncated { .. }) => {
+                truncated += 1;
+                assert!(
+                    !present.contains_key(&value_for(step)),
+                    "step {step} was reported cut but is in the log"
+                );
+            }
+            Err(e) => panic!("step {step}: unexpected error {e}"),
+        }
+    }
+    eprintln!("{cuts} cuts, {truncated} appends reported cut");
+    // Appends after the race are acknowledged and read back.
+    let info = log.append_records(&[record(99_999)]).expect("append");
+    let r = log
+        .records(info.base_offset, 1)
+        .expect("records")
+        .next()
+        .expect("one")
+        .expect("record");
+    assert_eq!(r.value.as_deref(), Some(value_for(99_999).as_slice()));
+}
