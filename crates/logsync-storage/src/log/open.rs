@@ -92,13 +92,44 @@ pub(super) fn open(dir: &Path, config: LogConfig, fs: Arc<dyn FileSystem>) -> Re
     }
 
     let mut segments = Vec::with_capacity(bases.len().max(1));
-    for &base in &bases {
-        segments.push(Arc::new(Segment::open(
-            &fs,
-            dir,
-            base,
-            config.index_interval_bytes,
-        )?));
+    for (i, &base) in bases.iter().enumerate() {
+        let seg = Segment::open(&fs, dir, base, config.index_interval_bytes)?;
+        // A roll needs a non-empty active segment, so an empty segment that
+        // is not the last can only be left by a roll that failed half-way:
+        // it holds nothing and would hide the records after its base.
+        if seg.size() == 0 && i + 1 < bases.len() {
+            tracing::warn!(segment = %seg.path(FileKind::Log).display(), "removing an empty segment left by a failed roll");
+            drop(seg);
+            for kind in [FileKind::Log, FileKind::Index, FileKind::TimeIndex] {
+                let p = file_name::file_path(dir, base, kind);
+                if fs.exists(&p) {
+                    fs.remove_file(&p).map_err(|e| Error::io("remove", &p, e))?;
+                }
+            }
+            fs.sync_dir(dir).map_err(|e| Error::io("fsync", dir, e))?;
+            continue;
+        }
+        segments.push(Arc::new(seg));
+    }
+    // An empty last segment whose base lies inside the previous segment's
+    // offsets was left by a roll that failed before anything was appended
+    // to it (appends went on in the previous segment): drop it.
+    if let [.., prev, last] = segments.as_slice()
+        && last.size() == 0
+        && prev
+            .info()
+            .is_ok_and(|p| p.next_offset > last.base_offset())
+    {
+        let base = last.base_offset();
+        tracing::warn!(segment = %last.path(FileKind::Log).display(), "removing an empty last segment left by a failed roll");
+        segments.pop();
+        for kind in [FileKind::Log, FileKind::Index, FileKind::TimeIndex] {
+            let p = file_name::file_path(dir, base, kind);
+            if fs.exists(&p) {
+                fs.remove_file(&p).map_err(|e| Error::io("remove", &p, e))?;
+            }
+        }
+        fs.sync_dir(dir).map_err(|e| Error::io("fsync", dir, e))?;
     }
     if segments.is_empty() {
         let base = checkpoint.log_start_offset;
@@ -201,9 +232,12 @@ fn clean_open(
         Err(e) => return Err(e),
     }
     let info = last.info()?;
-    let as_closed = checkpoint.recovery_segment != last.base_offset()
-        || (info.next_offset == checkpoint.recovery_point
-            && info.size == checkpoint.recovery_position);
+    // A clean close leaves the checkpoint naming the active segment and its
+    // exact end; anything else (a stray segment from a failed roll, a lost
+    // write) goes through recovery.
+    let as_closed = checkpoint.recovery_segment == last.base_offset()
+        && info.next_offset == checkpoint.recovery_point
+        && info.size == checkpoint.recovery_position;
     if !as_closed {
         tracing::warn!(segment = %last.path(FileKind::Log).display(), "active segment differs from the checkpoint; recovering");
     }

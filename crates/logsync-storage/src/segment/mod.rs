@@ -97,7 +97,18 @@ impl Segment {
         let log = fs
             .open(&path, OpenMode::CreateTruncate)
             .map_err(|e| Error::io("create", &path, e))?;
-        let files = Self::create_index_files(fs, dir, base_offset, index_bytes)?;
+        let files = match Self::create_index_files(fs, dir, base_offset, index_bytes) {
+            Ok(f) => f,
+            Err(e) => {
+                // Leave no stray empty segment behind: at the next open it
+                // would look like the active segment and hide the records
+                // appended to the previous one after this failed roll.
+                for kind in [FileKind::Log, FileKind::Index, FileKind::TimeIndex] {
+                    let _ = fs.remove_file(&file_path(dir, base_offset, kind));
+                }
+                return Err(e);
+            }
+        };
         Ok(Segment {
             base_offset,
             dir: dir.to_path_buf(),

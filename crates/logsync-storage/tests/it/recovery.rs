@@ -356,3 +356,46 @@ fn time_lookups_after_truncate_suffix_match_a_linear_scan() {
     let log = Log::open(dir.path(), config).expect("reopen");
     check_time_lookups(&log, &all, "after reopen");
 }
+
+#[test]
+fn an_empty_segment_left_by_a_failed_roll_does_not_hide_records() {
+    let original = build(60);
+    let segs = files(original.path(), "log");
+    assert!(segs.len() >= 3);
+    // An empty .log in the middle, as a roll that failed after creating it
+    // (and a later successful roll) would leave; base inside the previous
+    // segment's range.
+    let dir = copy_dir(original.path());
+    let second = segs[1]
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let base: u64 = second[..20].parse().expect("base");
+    std::fs::write(dir.path().join(format!("{:020}.log", base + 1)), b"").expect("stray");
+    let log = Log::open(dir.path(), small_config()).expect("open");
+    let got: Vec<Vec<u8>> = read_each(&log)
+        .into_iter()
+        .map(|r| r.expect("readable"))
+        .collect();
+    assert_eq!(got, (0..60).map(value_for).collect::<Vec<_>>());
+    drop(log);
+    // An empty stray as the last segment, from a roll that failed before any
+    // append: the checkpoint names the segment before it, so the open recovers.
+    let dir = copy_dir(original.path());
+    let last = segs
+        .last()
+        .expect("last")
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let base: u64 = last[..20].parse().expect("base");
+    std::fs::write(dir.path().join(format!("{:020}.log", base + 1)), b"").expect("stray");
+    let log = Log::open(dir.path(), small_config()).expect("open");
+    assert_eq!(log.log_end_offset(), Offset(60));
+    assert_eq!(
+        read_each(&log).into_iter().filter(Result::is_ok).count(),
+        60
+    );
+}
