@@ -339,7 +339,8 @@ impl Segment {
         )
     }
 
-    /// Scans the whole log (CRC checked) and writes fresh index files.
+    /// Scans the whole log (CRC checked) and writes fresh index files
+    /// (in place for the active segment).
     fn rebuild_into(&self, size: u64) -> Result<Indexes> {
         let mut idx = Indexes::default();
         let mut builder = IndexBuilder::new(self.base_offset, self.index_interval, 0, &idx);
@@ -359,7 +360,26 @@ impl Segment {
         idx.times
             .extend(builder.time_entry(idx.times.last().copied()));
         self.set_meta(out.next_offset, &builder);
-        self.write_index_files(&idx)?;
+        match lock(&self.index_files).as_ref() {
+            // The active segment appends through its open, preallocated
+            // files: rewrite those in place (a rename would leave the
+            // handles writing to unlinked files).
+            Some(files) => {
+                for (file, kind) in [
+                    (&files.offsets, FileKind::Index),
+                    (&files.times, FileKind::TimeIndex),
+                ] {
+                    let len = file
+                        .len()
+                        .map_err(|e| Error::io("stat", self.path(kind), e))?;
+                    file.set_len(0)
+                        .and_then(|()| file.set_len(len))
+                        .map_err(|e| Error::io("truncate", self.path(kind), e))?;
+                }
+                self.write_entries(files, &idx)?;
+            }
+            None => self.write_index_files(&idx)?,
+        }
         Ok(idx)
     }
 
@@ -393,26 +413,22 @@ impl Segment {
         index_bytes: u32,
     ) -> Result<()> {
         let files = Self::create_index_files(&self.fs, &self.dir, self.base_offset, index_bytes)?;
-        for (i, e) in idx.offsets.iter().enumerate() {
-            write_all_at(
-                files.offsets.as_ref(),
-                &e.encode(),
-                (i * OFFSET_ENTRY_BYTES) as u64,
-            )
-            .map_err(|e| Error::io("write", self.path(FileKind::Index), e))?;
-        }
-        for (i, e) in idx.times.iter().enumerate() {
-            write_all_at(
-                files.times.as_ref(),
-                &e.encode(),
-                (i * TIME_ENTRY_BYTES) as u64,
-            )
-            .map_err(|e| Error::io("write", self.path(FileKind::TimeIndex), e))?;
-        }
+        self.write_entries(&files, &idx)?;
         self.set_meta_max(next_offset, max);
         *self.indexes.write().unwrap_or_else(PoisonError::into_inner) = Some(idx);
         *lock(&self.index_files) = Some(files);
         Ok(())
+    }
+
+    /// Writes all entries at the start of the (preallocated) index files, one
+    /// write per file: a full 1 GiB segment has ~260k entries.
+    fn write_entries(&self, files: &IndexFiles, idx: &Indexes) -> Result<()> {
+        let offsets: Vec<u8> = idx.offsets.iter().flat_map(OffsetEntry::encode).collect();
+        write_all_at(files.offsets.as_ref(), &offsets, 0)
+            .map_err(|e| Error::io("write", self.path(FileKind::Index), e))?;
+        let times: Vec<u8> = idx.times.iter().flat_map(TimeEntry::encode).collect();
+        write_all_at(files.times.as_ref(), &times, 0)
+            .map_err(|e| Error::io("write", self.path(FileKind::TimeIndex), e))
     }
 
     /// Index entries as the files hold them, without the sanity check: the
@@ -517,16 +533,7 @@ impl Segment {
         let mut guard = self.indexes.write().unwrap_or_else(PoisonError::into_inner);
         tracing::warn!(segment = %self.path(FileKind::Log).display(), "index entry points at the wrong batch; rebuilding");
         let idx = self.rebuild_into(self.size())?;
-        if let Some(files) = lock(&self.index_files).as_ref() {
-            // Active segment: rewrite the preallocated files in place.
-            for (i, e) in idx.offsets.iter().enumerate() {
-                let _ = write_all_at(
-                    files.offsets.as_ref(),
-                    &e.encode(),
-                    (i * OFFSET_ENTRY_BYTES) as u64,
-                );
-            }
-        }
+
         *guard = Some(idx);
         Ok(())
     }
