@@ -119,7 +119,7 @@ pub struct ConsumeArgs {
     /// Stop after N records.
     #[arg(long, short = 'c')]
     pub count: Option<u64>,
-    /// Print key SEP value (as kcat's -K).
+    /// Print key SEP value (as kcat's -K; -f, when given, decides the output).
     #[arg(short = 'K', long = "key-delimiter", value_name = "SEP")]
     pub key_delimiter: Option<String>,
     /// Output format as kcat's -f: %o offset, %k key, %s value, %T timestamp, %p partition, %t topic, %h headers.

@@ -1,221 +1,206 @@
-//! `logsync consume TOPIC`: prints records in offset order, partition by
-//! partition, and exits at the end of the log unless `--follow`.
+//! `logsync consume TOPIC`: prints records in offset order, partition after
+//! partition, and exits at the end of the log (or after `--count`), unless
+//! `--follow` keeps it polling for more.
+//!
+//! Opening a partition takes its lock, as every embedded command does: a
+//! consumer cannot run beside a producer process on the same partition, and
+//! says so (`Error::Locked`) instead of waiting.
 
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use logsync_storage::{Log, LogManager, Offset, Record, TimestampMs};
+use logsync_storage::{Error, Log, LogManager, Offset, TimestampMs};
 
+use super::format::{Context, Format};
 use crate::Outcome;
 use crate::cli::ConsumeArgs;
 
 /// How often `--follow` looks for new records.
 const POLL: Duration = Duration::from_millis(100);
+/// Output is flushed once this much is buffered (and at every pause).
+const OUT_BUFFER_BYTES: usize = 64 * 1024;
 
-/// One piece of a kcat-style output format.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Piece {
-    Text(Vec<u8>),
-    Offset,
-    Key,
-    Value,
-    Timestamp,
-    Partition,
-    Topic,
-    Headers,
-    KeyLen,
-    ValueLen,
+/// Where each partition starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// The log start offset (the default, as kcat's).
+    Beginning,
+    /// This offset; outside `[log_start, log_end]` it is an error.
+    Offset(u64),
+    /// The first record at or after this time, or the end if none is.
+    Since(TimestampMs),
 }
 
-/// Parses kcat's `-f` format: `%o %k %s %T %p %t %h %K %S %%` and the escapes
-/// `\n \t \r \\`.
-fn parse_format(f: &str) -> anyhow::Result<Vec<Piece>> {
-    let mut pieces = Vec::new();
-    let mut text = Vec::new();
-    let mut chars = f.chars();
-    while let Some(c) = chars.next() {
-        let piece = match c {
-            '%' => match chars.next() {
-                Some('o') => Piece::Offset,
-                Some('k') => Piece::Key,
-                Some('s') => Piece::Value,
-                Some('T') => Piece::Timestamp,
-                Some('p') => Piece::Partition,
-                Some('t') => Piece::Topic,
-                Some('h') => Piece::Headers,
-                Some('K') => Piece::KeyLen,
-                Some('S') => Piece::ValueLen,
-                Some('%') => {
-                    text.push(b'%');
-                    continue;
-                }
-                other => anyhow::bail!(
-                    "unknown format token %{} in {f:?}",
-                    other.map(String::from).unwrap_or_default()
-                ),
-            },
-            '\\' => {
-                let e = match chars.next() {
-                    Some('n') => b'\n',
-                    Some('t') => b'\t',
-                    Some('r') => b'\r',
-                    Some('\\') => b'\\',
-                    other => anyhow::bail!(
-                        "unknown escape \\{} in {f:?}",
-                        other.map(String::from).unwrap_or_default()
-                    ),
-                };
-                text.push(e);
-                continue;
-            }
-            c => {
-                let mut buf = [0u8; 4];
-                text.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                continue;
-            }
-        };
-        if !text.is_empty() {
-            pieces.push(Piece::Text(std::mem::take(&mut text)));
-        }
-        pieces.push(piece);
-    }
-    if !text.is_empty() {
-        pieces.push(Piece::Text(text));
-    }
-    Ok(pieces)
-}
-
-fn render(out: &mut Vec<u8>, pieces: &[Piece], r: &Record, topic: &str, partition: u32) {
-    for p in pieces {
-        match p {
-            Piece::Text(t) => out.extend_from_slice(t),
-            Piece::Offset => out.extend_from_slice(r.offset.to_string().as_bytes()),
-            Piece::Key => out.extend_from_slice(r.key.as_deref().unwrap_or_default()),
-            Piece::Value => out.extend_from_slice(r.value.as_deref().unwrap_or_default()),
-            Piece::Timestamp => out.extend_from_slice(r.timestamp.to_string().as_bytes()),
-            Piece::Partition => out.extend_from_slice(partition.to_string().as_bytes()),
-            Piece::Topic => out.extend_from_slice(topic.as_bytes()),
-            Piece::KeyLen => out.extend_from_slice(
-                r.key
-                    .as_ref()
-                    .map_or(-1, |k| k.len() as i64)
-                    .to_string()
-                    .as_bytes(),
-            ),
-            Piece::ValueLen => out.extend_from_slice(
-                r.value
-                    .as_ref()
-                    .map_or(-1, |v| v.len() as i64)
-                    .to_string()
-                    .as_bytes(),
-            ),
-            Piece::Headers => {
-                for (i, h) in r.headers.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    out.extend_from_slice(&h.key);
-                    out.push(b'=');
-                    out.extend_from_slice(h.value.as_deref().unwrap_or_default());
-                }
-            }
-        }
-    }
-}
-
-/// `--since`: RFC 3339 or epoch milliseconds.
-fn parse_time(s: &str) -> anyhow::Result<TimestampMs> {
+/// Parses `--since`: epoch milliseconds, or an RFC 3339 timestamp.
+fn parse_since(s: &str) -> anyhow::Result<TimestampMs> {
     if let Ok(ms) = s.trim().parse::<i64>() {
         return Ok(TimestampMs(ms));
     }
-    let ts: jiff::Timestamp = s
-        .trim()
-        .parse()
-        .with_context(|| format!("invalid time {s:?}: expected RFC 3339 or epoch milliseconds"))?;
+    let ts: jiff::Timestamp = s.trim().parse().with_context(|| {
+        format!(
+            "invalid --since {s:?}: expected RFC 3339 (e.g. 2024-01-02T03:04:05Z) or epoch milliseconds"
+        )
+    })?;
     Ok(TimestampMs(ts.as_millisecond()))
 }
 
-fn start_offset(
-    log: &Log,
-    args: &ConsumeArgs,
-    since: Option<TimestampMs>,
-) -> anyhow::Result<Offset> {
-    if let Some(o) = args.offset {
-        return Ok(Offset(o));
+/// One partition being read.
+struct Cursor {
+    partition: u32,
+    log: Log,
+    next: Offset,
+}
+
+impl Cursor {
+    fn open(
+        manager: &LogManager,
+        topic: &str,
+        partition: u32,
+        start: Start,
+    ) -> anyhow::Result<Self> {
+        let log = manager.open_partition(topic, partition)?;
+        let next = match start {
+            Start::Beginning => log.log_start_offset(),
+            Start::Offset(o) => {
+                // Checked here, not by the first read: an offset past the end
+                // would otherwise just print nothing.
+                let (start, end) = (log.log_start_offset(), log.log_end_offset());
+                if o < start.0 || o > end.0 {
+                    let e = Error::OffsetOutOfRange {
+                        requested: Offset(o),
+                        log_start: start,
+                        log_end: end,
+                    };
+                    return Err(anyhow::Error::new(e).context(format!("partition {partition}")));
+                }
+                Offset(o)
+            }
+            Start::Since(ts) => log
+                .offset_for_timestamp(ts)?
+                .unwrap_or_else(|| log.log_end_offset()),
+        };
+        Ok(Cursor {
+            partition,
+            log,
+            next,
+        })
     }
-    if let Some(t) = since {
-        return Ok(log
-            .offset_for_timestamp(t)?
-            .unwrap_or_else(|| log.log_end_offset()));
+
+    /// Prints what the log holds from `self.next` on, at most `*remaining`
+    /// records, and counts them off `remaining`.
+    fn drain(&mut self, printer: &mut Printer<'_>, remaining: &mut u64) -> anyhow::Result<()> {
+        if *remaining == 0 || self.next >= self.log.log_end_offset() {
+            return Ok(());
+        }
+        let want = usize::try_from(*remaining).unwrap_or(usize::MAX);
+        let mut records = self
+            .log
+            .records(self.next, want)
+            .with_context(|| format!("partition {}", self.partition))?;
+        for record in records.by_ref() {
+            let record = record.with_context(|| format!("partition {}", self.partition))?;
+            printer.print(&record, self.partition)?;
+            *remaining -= 1;
+        }
+        self.next = records.position();
+        Ok(())
     }
-    Ok(log.log_start_offset())
+}
+
+/// Renders records into a buffer and writes it to stdout in large pieces.
+struct Printer<'a> {
+    format: Format,
+    topic: &'a str,
+    buf: Vec<u8>,
+    out: std::io::StdoutLock<'static>,
+}
+
+impl Printer<'_> {
+    fn print(&mut self, record: &logsync_storage::Record, partition: u32) -> std::io::Result<()> {
+        let ctx = Context {
+            topic: self.topic,
+            partition,
+        };
+        self.format.render(record, ctx, &mut self.buf);
+        if self.buf.len() >= OUT_BUFFER_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        self.out.flush()
+    }
 }
 
 pub fn run(data_dir: &Path, args: ConsumeArgs) -> anyhow::Result<Outcome> {
-    let pieces = match (&args.format, &args.key_delimiter) {
-        (Some(f), _) => parse_format(f)?,
-        (None, Some(sep)) => vec![
-            Piece::Key,
-            Piece::Text(sep.as_bytes().to_vec()),
-            Piece::Value,
-            Piece::Text(b"\n".to_vec()),
-        ],
-        (None, None) => vec![Piece::Value, Piece::Text(b"\n".to_vec())],
-    };
-    let since = args.since.as_deref().map(parse_time).transpose()?;
     let manager = LogManager::new(data_dir);
     let info = manager.topic(&args.topic)?;
     let partitions: Vec<u32> = match args.partition {
         Some(p) if p >= info.partitions => {
-            anyhow::bail!(
-                "topic {:?} has no partition {p} (it has {})",
-                info.name,
-                info.partitions
-            )
+            return Err(Error::UnknownPartition {
+                topic: info.name,
+                partition: p,
+                partitions: info.partitions,
+            }
+            .into());
         }
         Some(p) => vec![p],
         None => (0..info.partitions).collect(),
     };
-    let mut readers = Vec::new();
-    for p in partitions {
-        let log = manager.open_partition(&info.name, p)?;
-        let from = start_offset(&log, &args, since)?;
-        readers.push((p, log, from));
-    }
-    let mut left = args.count.unwrap_or(u64::MAX);
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
-    let mut line = Vec::new();
-    loop {
-        let mut printed_this_round = 0u64;
-        for (p, log, from) in &mut readers {
-            if left == 0 {
+    let format = match &args.format {
+        Some(f) => Format::parse(f)?,
+        None => Format::default_with_key(args.key_delimiter.as_deref()),
+    };
+    let start = match (args.offset, &args.since) {
+        (Some(o), _) => Start::Offset(o),
+        (None, Some(s)) => Start::Since(parse_since(s)?),
+        (None, None) => Start::Beginning,
+    };
+    let mut printer = Printer {
+        format,
+        topic: &info.name,
+        buf: Vec::with_capacity(OUT_BUFFER_BYTES),
+        out: std::io::stdout().lock(),
+    };
+    let mut remaining = args.count.unwrap_or(u64::MAX);
+
+    if !args.follow {
+        // One partition open at a time: a topic with many partitions does
+        // not hold every file of every partition open at once.
+        for &p in &partitions {
+            if remaining == 0 {
                 break;
             }
-            let mut records = log.records(*from, usize::try_from(left).unwrap_or(usize::MAX))?;
-            for r in records.by_ref() {
-                let r = r?;
-                line.clear();
-                render(&mut line, &pieces, &r, &info.name, *p);
-                out.write_all(&line)?;
-                left -= 1;
-                printed_this_round += 1;
-            }
-            *from = records.position();
+            let mut cursor = Cursor::open(&manager, &info.name, p, start)?;
+            cursor.drain(&mut printer, &mut remaining)?;
+            cursor.log.close()?;
         }
-        if !args.follow || left == 0 {
+        printer.flush()?;
+        return Ok(Outcome::Done);
+    }
+
+    let mut cursors = partitions
+        .iter()
+        .map(|&p| Cursor::open(&manager, &info.name, p, start))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    loop {
+        for cursor in &mut cursors {
+            cursor.drain(&mut printer, &mut remaining)?;
+        }
+        // Flushing at every pause also notices a closed pipe while idle.
+        printer.flush()?;
+        if remaining == 0 {
             break;
         }
-        out.flush()?;
-        if printed_this_round == 0 {
-            std::thread::sleep(POLL);
-        }
+        std::thread::sleep(POLL);
     }
-    out.flush()?;
-    for (_, log, _) in readers {
-        log.close()?;
+    for cursor in cursors {
+        cursor.log.close()?;
     }
     Ok(Outcome::Done)
 }
@@ -223,38 +208,23 @@ pub fn run(data_dir: &Path, args: ConsumeArgs) -> anyhow::Result<Outcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
 
     #[test]
-    fn formats_render_like_kcat() {
-        let pieces = parse_format("%t/%p@%o %k=%s (%K,%S) %% %h\\n").expect("format");
-        let r = Record {
-            offset: Offset(7),
-            timestamp: TimestampMs(5),
-            key: Some(Bytes::from_static(b"k")),
-            value: None,
-            headers: vec![logsync_storage::RecordHeader {
-                key: Bytes::from_static(b"a"),
-                value: Some(Bytes::from_static(b"1")),
-            }],
-        };
-        let mut out = Vec::new();
-        render(&mut out, &pieces, &r, "t", 2);
-        assert_eq!(String::from_utf8_lossy(&out), "t/2@7 k= (1,-1) % a=1\n");
-        assert!(parse_format("%x").is_err());
-        assert!(parse_format("\\q").is_err());
-    }
-
-    #[test]
-    fn times_parse_as_rfc3339_or_epoch_ms() {
+    fn since_takes_epoch_milliseconds_or_rfc_3339() {
+        assert_eq!(parse_since("0").expect("ms"), TimestampMs(0));
         assert_eq!(
-            parse_time("1700000000000").expect("ms"),
-            TimestampMs(1_700_000_000_000)
+            parse_since("1700000000123").expect("ms"),
+            TimestampMs(1_700_000_000_123)
         );
         assert_eq!(
-            parse_time("2023-11-14T22:13:20Z").expect("rfc3339"),
-            TimestampMs(1_700_000_000_000)
+            parse_since("2024-01-02T03:04:05Z").expect("rfc 3339"),
+            TimestampMs(1_704_164_645_000)
         );
-        assert!(parse_time("yesterday").is_err());
+        assert_eq!(
+            parse_since("2024-01-02T04:04:05.5+01:00").expect("rfc 3339"),
+            TimestampMs(1_704_164_645_500)
+        );
+        let e = parse_since("yesterday").expect_err("not a time");
+        assert!(format!("{e:#}").contains("RFC 3339"), "{e:#}");
     }
 }

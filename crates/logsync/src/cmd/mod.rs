@@ -3,7 +3,9 @@
 mod bench;
 mod consume;
 mod dump;
+mod format;
 mod json;
+mod partitioner;
 mod produce;
 mod topic;
 

@@ -3,16 +3,19 @@
 //! A reader thread feeds lines through a bounded channel; the appender blocks
 //! for the first line, then takes whatever else is already waiting (up to a
 //! batch limit) and appends it as one batch. So a slow pipe is durable line by
-//! line, a fast one is batched, and nothing waits in user space after EOF.
+//! line, a fast one is batched, and nothing waits in user space for more input.
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
+use std::collections::btree_map::Entry;
+use std::io::{BufRead, Read};
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, Receiver, TryRecvError};
 
+use anyhow::Context as _;
 use logsync_storage::batch::BATCH_HEADER_BYTES;
-use logsync_storage::{Error, Log, LogConfig, LogManager, Record, TimestampMs};
+use logsync_storage::{Error, Log, LogConfig, LogManager, Record, TimestampMs, TopicInfo};
 
+use super::partitioner::partition_for_key;
 use crate::Outcome;
 use crate::cli::ProduceArgs;
 
@@ -20,46 +23,18 @@ use crate::cli::ProduceArgs;
 const CHANNEL_LINES: usize = 10_000;
 /// Most records in one batch.
 const BATCH_RECORDS: usize = 10_000;
-/// Target bytes per batch (kept under max.message.bytes too).
+/// Target bytes per batch (also kept under `max.message.bytes`).
 const BATCH_BYTES: usize = 900 * 1024;
+/// Upper bound on the encoding overhead of one record beside its key and
+/// value: five varints of at most 5 bytes each, the attributes byte and the
+/// header count.
+const RECORD_OVERHEAD: usize = 32;
 
-/// Kafka's `Utils.murmur2`, which its default partitioner uses for keyed records.
-pub fn murmur2(data: &[u8]) -> i32 {
-    const M: u32 = 0x5bd1_e995;
-    const R: u32 = 24;
-    let mut h: u32 = 0x9747_b28c ^ data.len() as u32;
-    let mut chunks = data.chunks_exact(4);
-    for c in &mut chunks {
-        let mut k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-        k = k.wrapping_mul(M);
-        k ^= k >> R;
-        k = k.wrapping_mul(M);
-        h = h.wrapping_mul(M);
-        h ^= k;
-    }
-    let rest = chunks.remainder();
-    if rest.len() >= 3 {
-        h ^= u32::from(rest[2]) << 16;
-    }
-    if rest.len() >= 2 {
-        h ^= u32::from(rest[1]) << 8;
-    }
-    if let Some(&b) = rest.first() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(M);
-    }
-    h ^= h >> 13;
-    h = h.wrapping_mul(M);
-    h ^= h >> 15;
-    h as i32
-}
+/// What the reader thread sends: a line without its `\n`, or why reading stopped.
+type Line = anyhow::Result<Vec<u8>>;
 
-/// The partition Kafka's default partitioner picks for a key.
-pub fn partition_for_key(key: &[u8], partitions: u32) -> u32 {
-    ((murmur2(key) & 0x7fff_ffff) as u32) % partitions
-}
-
-/// Splits a line into key and value at the first `sep`.
+/// Splits a line into key and value at the first `sep` (kcat's `-K`); a line
+/// without `sep` has a null key.
 fn split_line<'a>(line: &'a [u8], sep: Option<&[u8]>) -> (Option<&'a [u8]>, &'a [u8]) {
     let Some(sep) = sep.filter(|s| !s.is_empty()) else {
         return (None, line);
@@ -70,129 +45,200 @@ fn split_line<'a>(line: &'a [u8], sep: Option<&[u8]>) -> (Option<&'a [u8]>, &'a 
     }
 }
 
-pub fn run(data_dir: &Path, args: ProduceArgs) -> anyhow::Result<Outcome> {
-    let manager = LogManager::new(data_dir);
-    let info = match manager.topic(&args.topic) {
-        Ok(info) => info,
-        Err(Error::UnknownTopic(_)) => {
-            let info = manager.create_topic(&args.topic, 1, LogConfig::default())?;
-            eprintln!("note: created topic {} with 1 partition", info.name);
-            info
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if let Some(p) = args.partition.filter(|&p| p >= info.partitions) {
-        anyhow::bail!(
-            "topic {:?} has no partition {p} (it has {})",
-            info.name,
-            info.partitions
-        );
+/// The topic, created with one partition and the default config if missing.
+fn topic_or_create(manager: &LogManager, name: &str) -> anyhow::Result<TopicInfo> {
+    match manager.topic(name) {
+        Ok(info) => Ok(info),
+        Err(Error::UnknownTopic(_)) => match manager.create_topic(name, 1, LogConfig::default()) {
+            Ok(info) => {
+                eprintln!("note: created topic {name} with 1 partition and the default config");
+                Ok(info)
+            }
+            // Another producer created it first.
+            Err(Error::TopicExists(_)) => Ok(manager.topic(name)?),
+            Err(e) => Err(e.into()),
+        },
+        Err(e) => Err(e.into()),
     }
-    let limit = BATCH_BYTES
-        .min((info.config.max_message_bytes as usize).saturating_sub(BATCH_HEADER_BYTES));
+}
 
-    let (tx, rx) = mpsc::sync_channel::<std::io::Result<Vec<u8>>>(CHANNEL_LINES);
-    let reader = std::thread::spawn(move || {
-        let mut stdin = std::io::stdin().lock();
-        loop {
-            let mut line = Vec::new();
-            match stdin.read_until(b'\n', &mut line) {
-                Ok(0) => break,
-                Ok(_) => {
-                    if line.last() == Some(&b'\n') {
-                        line.pop();
-                    }
-                    if tx.send(Ok(line)).is_err() {
+/// Reads stdin line by line into `tx` until EOF, a read error, or the
+/// receiver going away. A line is cut off at `max_line` bytes: such a line
+/// cannot fit in any batch, so it is reported instead of buffered whole.
+fn read_lines(tx: &mpsc::SyncSender<Line>, max_line: usize) {
+    let mut stdin = std::io::stdin().lock();
+    let mut number = 0u64;
+    loop {
+        number += 1;
+        let mut line = Vec::new();
+        let read = stdin
+            .by_ref()
+            .take(max_line as u64 + 1)
+            .read_until(b'\n', &mut line);
+        let item = match read {
+            Ok(0) => return,
+            Ok(_) if line.last() == Some(&b'\n') => {
+                line.pop();
+                Ok(line)
+            }
+            Ok(_) if line.len() > max_line => Err(anyhow::anyhow!(
+                "line {number} of stdin is longer than max.message.bytes ({max_line} bytes)"
+            )),
+            // The last line, without a newline.
+            Ok(_) => Ok(line),
+            Err(e) => Err(anyhow::Error::new(e).context("reading stdin")),
+        };
+        let stop = item.is_err();
+        if tx.send(item).is_err() || stop {
+            return;
+        }
+    }
+}
+
+/// One batch's worth of lines: the first blocks, the rest are whatever is
+/// already queued, within the limits. A line that would overflow `limit`
+/// bytes is left in `carry` for the next batch. Returns `None` at EOF.
+struct Batcher {
+    rx: Receiver<Line>,
+    carry: Option<Vec<u8>>,
+    /// A read error seen while draining, reported after the batch is written.
+    failed: Option<anyhow::Error>,
+    limit: usize,
+}
+
+impl Batcher {
+    fn next_batch(&mut self) -> anyhow::Result<Option<Vec<Vec<u8>>>> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        let first = match self.carry.take() {
+            Some(line) => line,
+            None => match self.rx.recv() {
+                Ok(line) => line?,
+                Err(_) => return Ok(None),
+            },
+        };
+        let mut bytes = first.len() + RECORD_OVERHEAD;
+        let mut lines = vec![first];
+        while lines.len() < BATCH_RECORDS {
+            match self.rx.try_recv() {
+                Ok(Ok(line)) => {
+                    let cost = line.len() + RECORD_OVERHEAD;
+                    if bytes + cost > self.limit {
+                        self.carry = Some(line);
                         break;
                     }
+                    bytes += cost;
+                    lines.push(line);
                 }
-                Err(e) => {
-                    let _ = tx.send(Err(e));
+                Ok(Err(e)) => {
+                    self.failed = Some(e);
                     break;
                 }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
-    });
+        Ok(Some(lines))
+    }
+}
 
-    let sep = args.key_delimiter.as_deref().map(str::as_bytes);
-    let mut logs: BTreeMap<u32, Log> = BTreeMap::new();
-    let mut round_robin = 0u32;
-    let mut produced = 0u64;
-    let result = (|| -> anyhow::Result<()> {
-        while let Ok(first) = rx.recv() {
-            // What is already waiting joins this batch.
-            let mut lines = vec![first?];
-            let mut bytes = lines.first().map_or(0, Vec::len);
-            while lines.len() < BATCH_RECORDS && bytes < limit {
-                match rx.try_recv() {
-                    Ok(line) => {
-                        let line = line?;
-                        bytes += line.len() + 16;
-                        lines.push(line);
-                    }
-                    Err(_) => break,
-                }
-            }
-            let now = TimestampMs::now();
-            let keyless = args.partition.unwrap_or(round_robin % info.partitions);
-            round_robin = round_robin.wrapping_add(1);
-            let mut by_partition: BTreeMap<u32, Vec<Record>> = BTreeMap::new();
-            for line in &lines {
-                let (key, value) = split_line(line, sep);
-                let p = match (args.partition, key) {
-                    (Some(p), _) => p,
-                    (None, Some(k)) => partition_for_key(k, info.partitions),
-                    (None, None) => keyless,
-                };
-                by_partition
-                    .entry(p)
-                    .or_default()
-                    .push(Record::new(key, value, now));
-            }
-            for (p, records) in by_partition {
-                let log = match logs.entry(p) {
-                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::btree_map::Entry::Vacant(e) => {
-                        e.insert(manager.open_partition(&info.name, p)?)
-                    }
-                };
-                log.append_records(&records)?;
-                produced += records.len() as u64;
-            }
+pub fn run(data_dir: &Path, args: ProduceArgs) -> anyhow::Result<Outcome> {
+    let manager = LogManager::new(data_dir);
+    let info = topic_or_create(&manager, &args.topic)?;
+    if let Some(p) = args.partition.filter(|&p| p >= info.partitions) {
+        return Err(Error::UnknownPartition {
+            topic: info.name,
+            partition: p,
+            partitions: info.partitions,
         }
-        Ok(())
-    })();
-    drop(rx);
-    // Everything read must be durable before exit 0.
-    let closed: anyhow::Result<()> = logs.into_values().try_for_each(|log| {
-        log.flush()?;
-        log.close()?;
-        Ok(())
-    });
-    let _ = reader.join();
-    result?;
+        .into());
+    }
+    let max_message = info.config.max_message_bytes as usize;
+    let limit = BATCH_BYTES.min(max_message.saturating_sub(BATCH_HEADER_BYTES));
+
+    let (tx, rx) = mpsc::sync_channel::<Line>(CHANNEL_LINES);
+    let reader = std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || read_lines(&tx, max_message))
+        .context("starting the stdin reader thread")?;
+    let mut batcher = Batcher {
+        rx,
+        carry: None,
+        failed: None,
+        limit,
+    };
+
+    let mut logs: BTreeMap<u32, Log> = BTreeMap::new();
+    let result = append_all(&manager, &info, &args, &mut batcher, &mut logs);
+    // Durable before exit 0 whatever the fsync policy; on the error path the
+    // logs are still closed cleanly so the next open needs no recovery.
+    let mut closed = Ok(());
+    for (p, log) in logs {
+        let r = log.flush().and_then(|()| log.close());
+        if let Err(e) = r {
+            let e = anyhow::Error::new(e).context(format!("closing partition {p}"));
+            closed = closed.and(Err(e));
+        }
+    }
+    let produced = result?;
     closed?;
+    // Only now: on an error the reader may still be blocked on stdin, and the
+    // process exits without it.
+    drop(batcher);
+    let _ = reader.join();
     tracing::info!(records = produced, topic = %info.name, "produced");
     Ok(Outcome::Done)
+}
+
+/// Appends batches until EOF; returns how many records it appended.
+fn append_all(
+    manager: &LogManager,
+    info: &TopicInfo,
+    args: &ProduceArgs,
+    batcher: &mut Batcher,
+    logs: &mut BTreeMap<u32, Log>,
+) -> anyhow::Result<u64> {
+    let sep = args.key_delimiter.as_deref().map(str::as_bytes);
+    // Start somewhere arbitrary, as Kafka's sticky partitioner does: short
+    // runs that each write one batch would otherwise all land on partition 0.
+    let mut round_robin = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut produced = 0u64;
+    while let Some(lines) = batcher.next_batch()? {
+        let now = TimestampMs::now();
+        // Keyless records of one batch stay together, the next batch goes
+        // to the next partition.
+        let keyless = args.partition.unwrap_or(round_robin % info.partitions);
+        round_robin = round_robin.wrapping_add(1);
+        let mut by_partition: BTreeMap<u32, Vec<Record>> = BTreeMap::new();
+        for line in &lines {
+            let (key, value) = split_line(line, sep);
+            let p = match (args.partition, key) {
+                (Some(p), _) => p,
+                (None, Some(k)) => partition_for_key(k, info.partitions),
+                (None, None) => keyless,
+            };
+            by_partition
+                .entry(p)
+                .or_default()
+                .push(Record::new(key, value, now));
+        }
+        for (p, records) in by_partition {
+            let log = match logs.entry(p) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => e.insert(manager.open_partition(&info.name, p)?),
+            };
+            log.append_records(&records)?;
+            produced += records.len() as u64;
+        }
+    }
+    Ok(produced)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn murmur2_matches_kafkas_test_vectors() {
-        // From Kafka's UtilsTest.testMurmur2.
-        assert_eq!(murmur2(b"21"), -973_932_308);
-        assert_eq!(murmur2(b"foobar"), -790_332_482);
-        assert_eq!(murmur2(b"a-little-bit-long-string"), -985_981_536);
-        assert_eq!(murmur2(b"a-little-bit-longer-string"), -1_486_304_829);
-        assert_eq!(
-            murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8"),
-            -58_897_971
-        );
-        assert_eq!(murmur2(b"abc"), 479_470_107);
-    }
 
     #[test]
     fn lines_split_at_the_first_separator() {
@@ -205,6 +251,44 @@ mod tests {
             split_line(b"a::b", Some(b"::")),
             (Some(&b"a"[..]), &b"b"[..])
         );
+        assert_eq!(split_line(b":v", Some(b":")), (Some(&b""[..]), &b"v"[..]));
         assert_eq!(split_line(b"x", None), (None, &b"x"[..]));
+        assert_eq!(split_line(b"x:y", Some(b"")), (None, &b"x:y"[..]));
+    }
+
+    #[test]
+    fn a_batch_takes_what_is_queued_and_carries_what_does_not_fit() {
+        let (tx, rx) = mpsc::sync_channel::<Line>(16);
+        for line in [&b"aaaa"[..], b"bbbb", b"cccc"] {
+            tx.send(Ok(line.to_vec())).expect("send");
+        }
+        drop(tx);
+        let mut b = Batcher {
+            rx,
+            carry: None,
+            failed: None,
+            limit: 2 * (4 + RECORD_OVERHEAD),
+        };
+        assert_eq!(
+            b.next_batch().expect("ok"),
+            Some(vec![b"aaaa".to_vec(), b"bbbb".to_vec()])
+        );
+        assert_eq!(b.next_batch().expect("ok"), Some(vec![b"cccc".to_vec()]));
+        assert_eq!(b.next_batch().expect("ok"), None);
+    }
+
+    #[test]
+    fn a_read_error_comes_after_the_lines_before_it() {
+        let (tx, rx) = mpsc::sync_channel::<Line>(16);
+        tx.send(Ok(b"a".to_vec())).expect("send");
+        tx.send(Err(anyhow::anyhow!("boom"))).expect("send");
+        let mut b = Batcher {
+            rx,
+            carry: None,
+            failed: None,
+            limit: 1 << 20,
+        };
+        assert_eq!(b.next_batch().expect("ok"), Some(vec![b"a".to_vec()]));
+        assert!(b.next_batch().is_err());
     }
 }

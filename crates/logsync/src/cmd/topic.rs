@@ -42,11 +42,19 @@ pub fn run(data_dir: &Path, args: TopicArgs) -> anyhow::Result<Outcome> {
             }
         }
         TopicAction::Alter { topic, configs } => {
-            for c in &configs {
-                let (k, v) = parse_pair(c)?;
+            let pairs = configs
+                .iter()
+                .map(|c| parse_pair(c))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            // All or nothing: check every pair on a copy before storing any.
+            let mut config = manager.topic(&topic)?.config;
+            for (k, v) in &pairs {
+                config.set(k, v)?;
+            }
+            for (k, v) in &pairs {
                 manager.set_config(&topic, k, v)?;
             }
-            println!("altered topic {topic}");
+            println!("altered topic {topic} (open partitions see it when next opened)");
         }
         TopicAction::Delete { topic } => {
             manager.delete_topic(&topic)?;

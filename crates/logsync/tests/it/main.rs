@@ -2,4 +2,8 @@
 //! would, as a real process on a temporary data directory.
 
 mod cli;
+mod consume;
+mod dump;
+mod produce;
+mod topic;
 mod util;

@@ -38,12 +38,11 @@ impl Env {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn logsync");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin)
-            .expect("write stdin");
+        // A command that fails early stops reading: that is its answer, not
+        // the test's failure.
+        if let Err(e) = child.stdin.take().expect("stdin").write_all(stdin) {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+        }
         child.wait_with_output().expect("wait")
     }
 
@@ -72,6 +71,34 @@ impl Env {
         self.data()
             .join(format!("{topic}-{partition}"))
             .join("00000000000000000000.log")
+    }
+}
+
+/// The path as a `&str` for an argument list (temp paths are UTF-8).
+pub fn arg(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// The files of a partition directory with the given extension, sorted.
+pub fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Polls `f` every 20 ms until it returns true; panics after `secs`.
+pub fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
