@@ -86,6 +86,15 @@ impl LogConfig {
     /// # Errors
     /// [`Error::InvalidConfig`] for an unknown key or a bad value.
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        // Apply to a copy: a rejected value must leave the config as it was.
+        let mut next = self.clone();
+        next.apply(key, value)?;
+        next.validate()?;
+        *self = next;
+        Ok(())
+    }
+
+    fn apply(&mut self, key: &str, value: &str) -> Result<()> {
         match key {
             "segment.bytes" => self.segment_bytes = number(key, value)?,
             "segment.ms" => self.segment_ms = number(key, value)?,
@@ -119,7 +128,7 @@ impl LogConfig {
                 ));
             }
         }
-        self.validate()
+        Ok(())
     }
 
     /// Checks that the values work together.
@@ -266,6 +275,11 @@ mod tests {
         let e = c.set("segment.bytes", "12x").expect_err("bad number");
         assert!(e.to_string().contains("not a valid number"), "{e}");
         assert!(c.set("segment.bytes", "10").is_err());
+        assert_eq!(
+            c.segment_bytes,
+            LogConfig::default().segment_bytes,
+            "a rejected value is not kept"
+        );
         assert!(c.set("flush.policy", "sometimes").is_err());
     }
 }
