@@ -173,15 +173,7 @@ impl LogManager {
             return Ok(());
         }
         let lock_path = dir.join(LOCK_FILE);
-        let lock = self.fs.lock(&lock_path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::WouldBlock {
-                Error::Locked {
-                    path: lock_path.clone(),
-                }
-            } else {
-                Error::io("lock", &lock_path, e)
-            }
-        })?;
+        let lock = crate::log::lock_partition(self.fs.as_ref(), &lock_path)?;
         let files = self
             .fs
             .read_dir(dir)
@@ -321,15 +313,7 @@ impl LogManager {
             let dir = self.partition_dir(name, p);
             if self.fs.exists(&dir) {
                 let lock_path = dir.join(LOCK_FILE);
-                let lock = self.fs.lock(&lock_path).map_err(|e| {
-                    if e.kind() == std::io::ErrorKind::WouldBlock {
-                        Error::Locked {
-                            path: lock_path.clone(),
-                        }
-                    } else {
-                        Error::io("lock", &lock_path, e)
-                    }
-                })?;
+                let lock = crate::log::lock_partition(self.fs.as_ref(), &lock_path)?;
                 locks.push((dir, lock));
             }
         }

@@ -148,6 +148,22 @@ impl fmt::Debug for Log {
     }
 }
 
+/// Takes the partition's lock file, mapping "held elsewhere" to [`Error::Locked`].
+pub(crate) fn lock_partition(
+    fs: &dyn FileSystem,
+    lock_path: &Path,
+) -> Result<Box<dyn fmt::Debug + Send + Sync>> {
+    fs.lock(lock_path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            Error::Locked {
+                path: lock_path.to_path_buf(),
+            }
+        } else {
+            Error::io("lock", lock_path, e)
+        }
+    })
+}
+
 fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }

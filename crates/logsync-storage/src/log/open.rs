@@ -47,15 +47,7 @@ pub(super) fn open(dir: &Path, config: LogConfig, fs: Arc<dyn FileSystem>) -> Re
     fs.create_dir_all(dir)
         .map_err(|e| Error::io("create", dir, e))?;
     let lock_path = dir.join(LOCK_FILE);
-    let lock_file = fs.lock(&lock_path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::WouldBlock {
-            Error::Locked {
-                path: lock_path.clone(),
-            }
-        } else {
-            Error::io("lock", &lock_path, e)
-        }
-    })?;
+    let lock_file = crate::log::lock_partition(fs.as_ref(), &lock_path)?;
 
     let mut bases = Vec::new();
     for path in fs.read_dir(dir).map_err(|e| Error::io("list", dir, e))? {
