@@ -25,17 +25,10 @@ impl IndexBuilder {
     /// A builder continuing after `indexes` (whose last entries it reads).
     #[must_use]
     pub fn new(base_offset: u64, interval: u32, bytes_since_entry: u64, indexes: &Indexes) -> Self {
-        let (max_timestamp, offset_of_max_timestamp) =
-            indexes.times.last().map_or((i64::MIN, base_offset), |t| {
-                (t.timestamp, base_offset + u64::from(t.relative_offset))
-            });
-        IndexBuilder {
-            base_offset,
-            interval: u64::from(interval),
-            bytes_since_entry,
-            max_timestamp,
-            offset_of_max_timestamp,
-        }
+        let max = indexes.times.last().map_or((i64::MIN, base_offset), |t| {
+            (t.timestamp, base_offset + u64::from(t.relative_offset))
+        });
+        Self::resume(base_offset, interval, bytes_since_entry, max)
     }
 
     /// A builder for the active segment resuming with the segment's true

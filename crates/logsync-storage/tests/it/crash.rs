@@ -6,26 +6,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use logsync_storage::fs::FileSystem;
-use logsync_storage::{Error, FsyncPolicy, Log, LogConfig, Offset, Record, TimestampMs};
+use logsync_storage::{Error, Log, LogConfig, Offset, Record};
 use logsync_testkit::{Faults, SimFs};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::value_for;
-
-fn config() -> LogConfig {
-    LogConfig {
-        segment_bytes: 2048,
-        index_interval_bytes: 200,
-        segment_index_bytes: 512,
-        fsync: FsyncPolicy::EveryBatch,
-        ..LogConfig::default()
-    }
-}
-
-fn rec(step: u64) -> Record {
-    Record::new(None, &value_for(step), TimestampMs(step as i64))
-}
+use crate::{sim_config as config, sim_record as rec, value_for};
 
 #[derive(Default)]
 struct Model {

@@ -39,3 +39,19 @@ pub fn record(i: u64) -> Record {
         ..Record::default()
     }
 }
+
+/// Tiny segments, fsync per batch: the crash-simulation tests' config.
+pub fn sim_config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 2048,
+        index_interval_bytes: 200,
+        segment_index_bytes: 512,
+        fsync: FsyncPolicy::EveryBatch,
+        ..LogConfig::default()
+    }
+}
+
+/// A keyless record whose value and timestamp come from `step`.
+pub fn sim_record(step: u64) -> Record {
+    Record::new(None, &value_for(step), TimestampMs(step as i64))
+}

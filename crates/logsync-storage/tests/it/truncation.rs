@@ -10,24 +10,10 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use logsync_storage::fs::{FileSystem, FsFile, OpenMode, StdFs};
-use logsync_storage::{Error, FsyncPolicy, Log, LogConfig, Offset, Record, TimestampMs};
+use logsync_storage::{Error, FsyncPolicy, Log, LogConfig, Offset, Record};
 use logsync_testkit::{Faults, SimFs};
 
-use crate::{record, small_config, value_for};
-
-fn config() -> LogConfig {
-    LogConfig {
-        segment_bytes: 2048,
-        index_interval_bytes: 200,
-        segment_index_bytes: 512,
-        fsync: FsyncPolicy::EveryBatch,
-        ..LogConfig::default()
-    }
-}
-
-fn rec(i: u64) -> Record {
-    Record::new(None, &value_for(i), TimestampMs(i as i64))
-}
+use crate::{record, sim_config as config, sim_record as rec, small_config, value_for};
 
 /// Reopens and checks the log is `value_for(o)` at every offset from its
 /// start to its end, and that the end is at least `min_end`.
