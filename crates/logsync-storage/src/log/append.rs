@@ -256,6 +256,16 @@ impl Log {
             // Let appenders that are about to publish do so, so that this
             // fdatasync covers more of them (measured: more batches per sync).
             std::thread::yield_now();
+            // Bounded commit delay: an appender holding the writer lock is
+            // writing a batch this sync can cover; wait (at most ~50 µs) for
+            // it rather than leave it to the next fdatasync.
+            let delay = std::time::Instant::now();
+            while delay.elapsed() < std::time::Duration::from_micros(50) {
+                match self.writer.try_lock() {
+                    Ok(_) | Err(std::sync::TryLockError::Poisoned(_)) => break,
+                    Err(std::sync::TryLockError::WouldBlock) => std::thread::yield_now(),
+                }
+            }
             // Read the end before the segment: a roll syncs the old segment
             // before publishing the new one, so everything below `target`
             // is either in `active` or already synced.
