@@ -44,9 +44,16 @@ impl OffsetEntry {
     #[must_use]
     pub fn is_sane(entries: &[OffsetEntry], log_size: u64) -> bool {
         entries.windows(2).all(|w| match w {
-            [a, b] => a.relative_offset < b.relative_offset && a.position < b.position,
+            [a, b] => b.follows(a),
             _ => true,
         }) && entries.iter().all(|e| u64::from(e.position) < log_size)
+    }
+
+    /// Kafka's ordering rule between neighbours: both the offset and the
+    /// position of `self` lie strictly after those of `prev`.
+    #[must_use]
+    pub fn follows(&self, prev: &OffsetEntry) -> bool {
+        self.relative_offset > prev.relative_offset && self.position > prev.position
     }
 }
 

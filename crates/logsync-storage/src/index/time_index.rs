@@ -44,11 +44,18 @@ impl TimeEntry {
     #[must_use]
     pub fn is_sane(entries: &[TimeEntry], max_relative_offset: u32) -> bool {
         entries.windows(2).all(|w| match w {
-            [a, b] => a.timestamp < b.timestamp && a.relative_offset <= b.relative_offset,
+            [a, b] => b.follows(a),
             _ => true,
         }) && entries
             .iter()
             .all(|e| e.relative_offset <= max_relative_offset)
+    }
+
+    /// Kafka's ordering rule between neighbours: the timestamp of `self` is
+    /// strictly greater than `prev`'s and its offset is not smaller.
+    #[must_use]
+    pub fn follows(&self, prev: &TimeEntry) -> bool {
+        self.timestamp > prev.timestamp && self.relative_offset >= prev.relative_offset
     }
 }
 

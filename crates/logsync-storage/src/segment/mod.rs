@@ -438,9 +438,7 @@ impl Segment {
         let mut idx = Indexes::default();
         if let Some(bytes) = self.read_whole(FileKind::Index) {
             for e in OffsetEntry::decode_all(&bytes) {
-                let ok = idx.offsets.last().map_or(e.position > 0, |l| {
-                    e.relative_offset > l.relative_offset && e.position > l.position
-                });
+                let ok = idx.offsets.last().map_or(e.position > 0, |l| e.follows(l));
                 if !ok {
                     break;
                 }
@@ -450,10 +448,7 @@ impl Segment {
         if let Some(bytes) = self.read_whole(FileKind::TimeIndex) {
             for e in TimeEntry::decode_all(&bytes) {
                 let zero = e.timestamp == 0 && e.relative_offset == 0;
-                let ok = !zero
-                    && idx.times.last().is_none_or(|l| {
-                        e.timestamp > l.timestamp && e.relative_offset >= l.relative_offset
-                    });
+                let ok = !zero && idx.times.last().is_none_or(|l| e.follows(l));
                 if !ok {
                     break;
                 }

@@ -108,32 +108,22 @@ fn offset_for_timestamp_matches_a_linear_scan() {
         all.push(ts(i));
         log.append_records(&[r]).expect("append");
     }
-    for target in (900..3000).step_by(13) {
-        let linear = all
-            .iter()
-            .position(|&t| t >= target)
-            .map(|i| Offset(i as u64));
-        assert_eq!(
-            log.offset_for_timestamp(TimestampMs(target))
-                .expect("lookup"),
-            linear,
-            "t={target}"
-        );
-    }
+    let check = |log: &Log, step: usize, when: &str| {
+        for target in (900..3000).step_by(step) {
+            let linear = all
+                .iter()
+                .position(|&t| t >= target)
+                .map(|i| Offset(i as u64));
+            let found = log
+                .offset_for_timestamp(TimestampMs(target))
+                .expect("lookup");
+            assert_eq!(found, linear, "t={target}{when}");
+        }
+    };
+    check(&log, 13, "");
     log.close().expect("close");
     let log = Log::open(dir.path(), small_config()).expect("reopen");
-    for target in (900..3000).step_by(17) {
-        let linear = all
-            .iter()
-            .position(|&t| t >= target)
-            .map(|i| Offset(i as u64));
-        assert_eq!(
-            log.offset_for_timestamp(TimestampMs(target))
-                .expect("lookup"),
-            linear,
-            "t={target} after reopen"
-        );
-    }
+    check(&log, 17, " after reopen");
 }
 
 #[test]

@@ -88,8 +88,7 @@ impl Entry for OffsetEntry {
         format!("offset: {offset} position: {}", self.position)
     }
     fn out_of_order(&self, prev: &Self) -> Option<&'static str> {
-        (self.relative_offset <= prev.relative_offset || self.position <= prev.position)
-            .then_some("offsets and positions must increase")
+        (!self.follows(prev)).then_some("offsets and positions must increase")
     }
     fn check(&self, batches: &Batches, base: u64) -> Option<String> {
         batches.check_offset(base, *self)
@@ -109,8 +108,7 @@ impl Entry for TimeEntry {
         format!("timestamp: {} offset: {offset}", self.timestamp)
     }
     fn out_of_order(&self, prev: &Self) -> Option<&'static str> {
-        (self.timestamp <= prev.timestamp || self.relative_offset < prev.relative_offset)
-            .then_some("timestamps must increase and offsets not decrease")
+        (!self.follows(prev)).then_some("timestamps must increase and offsets not decrease")
     }
     fn check(&self, batches: &Batches, base: u64) -> Option<String> {
         batches.check_time(base, *self)
