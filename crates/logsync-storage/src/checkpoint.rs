@@ -99,6 +99,51 @@ impl Checkpoint {
     }
 }
 
+/// Encodes a small metadata file: 4-byte magic, version 1 (u16 BE), the
+/// fields (u64 BE each) and a CRC32C of everything before it.
+pub(crate) fn encode_fields(magic: &[u8; 4], fields: &[u64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(10 + 8 * fields.len());
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&VERSION.to_be_bytes());
+    for f in fields {
+        out.extend_from_slice(&f.to_be_bytes());
+    }
+    let crc = crc32c::crc32c(&out);
+    out.extend_from_slice(&crc.to_be_bytes());
+    out
+}
+
+/// Decodes what [`encode_fields`] wrote, checking size, magic, version and CRC.
+pub(crate) fn decode_fields<const N: usize>(
+    magic: &[u8; 4],
+    bytes: &[u8],
+) -> Result<[u64; N], CorruptKind> {
+    if bytes.len() != 10 + 8 * N {
+        return Err(CorruptKind::BadFile("metadata file has the wrong size"));
+    }
+    let (body, crc) = bytes.split_at(bytes.len() - 4);
+    let stored = crc
+        .try_into()
+        .map(u32::from_be_bytes)
+        .map_err(|_| CorruptKind::BadFile("metadata file crc"))?;
+    if crc32c::crc32c(body) != stored {
+        return Err(CorruptKind::BadFile("metadata file crc mismatch"));
+    }
+    if body.get(..4) != Some(magic.as_slice())
+        || body.get(4..6) != Some(VERSION.to_be_bytes().as_slice())
+    {
+        return Err(CorruptKind::BadFile("metadata file magic or version"));
+    }
+    let mut out = [0u64; N];
+    for (i, f) in out.iter_mut().enumerate() {
+        *f = body
+            .get(6 + 8 * i..14 + 8 * i)
+            .and_then(|s| s.try_into().ok())
+            .map_or(0, u64::from_be_bytes);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +164,19 @@ mod tests {
             assert!(Checkpoint::decode(&bad).is_err(), "flip at {i}");
         }
         assert!(Checkpoint::decode(&bytes[..10]).is_err());
+    }
+
+    #[test]
+    fn metadata_fields_round_trip_and_detect_damage() {
+        let bytes = encode_fields(b"TEST", &[1, u64::MAX, 42]);
+        assert_eq!(decode_fields::<3>(b"TEST", &bytes), Ok([1, u64::MAX, 42]));
+        assert!(decode_fields::<3>(b"TEST", &bytes[..bytes.len() - 1]).is_err());
+        assert!(decode_fields::<2>(b"TEST", &bytes).is_err());
+        assert!(decode_fields::<3>(b"NOPE", &bytes).is_err());
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x10;
+            assert!(decode_fields::<3>(b"TEST", &bad).is_err(), "flip at {i}");
+        }
     }
 }

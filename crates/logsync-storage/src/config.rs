@@ -16,8 +16,63 @@ pub enum FsyncPolicy {
     Never,
 }
 
+/// `cleanup.policy`: how old data leaves the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CleanupPolicy {
+    /// `delete`: whole segments go by `retention.ms` / `retention.bytes`.
+    Delete,
+    /// `compact`: the cleaner keeps the latest record of every key.
+    Compact,
+    /// `compact,delete`: both.
+    CompactDelete,
+}
+
+impl CleanupPolicy {
+    /// Retention may delete segments.
+    #[must_use]
+    pub fn deletes(self) -> bool {
+        matches!(self, CleanupPolicy::Delete | CleanupPolicy::CompactDelete)
+    }
+
+    /// The cleaner compacts by key (and records need a key).
+    #[must_use]
+    pub fn compacts(self) -> bool {
+        matches!(self, CleanupPolicy::Compact | CleanupPolicy::CompactDelete)
+    }
+
+    /// Kafka's spelling.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            CleanupPolicy::Delete => "delete",
+            CleanupPolicy::Compact => "compact",
+            CleanupPolicy::CompactDelete => "compact,delete",
+        }
+    }
+}
+
+/// `compaction.strategy`: which record of a key is the latest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompactionStrategy {
+    /// The greatest offset wins (arrival order, Kafka's rule).
+    Offset,
+    /// The greatest record timestamp wins, ties broken by offset (event time).
+    Timestamp,
+}
+
+impl CompactionStrategy {
+    /// The config value.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            CompactionStrategy::Offset => "offset",
+            CompactionStrategy::Timestamp => "timestamp",
+        }
+    }
+}
+
 /// Configuration of one log. Field docs give Kafka's key and the default.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll a new segment past this size. Default 1 GiB.
     pub segment_bytes: u32,
@@ -37,6 +92,31 @@ pub struct LogConfig {
     /// `max.decompressed.bytes`: cap on one batch's decompressed records when
     /// validating or iterating. Default 64 MiB.
     pub max_decompressed_bytes: u32,
+    /// `cleanup.policy`: `delete`, `compact` or `compact,delete`. Default `delete`.
+    pub cleanup_policy: CleanupPolicy,
+    /// `retention.ms`: segments whose newest record is older than this are
+    /// deleted; `-1` (`None`) keeps them. Default 7 days.
+    pub retention_ms: Option<u64>,
+    /// `retention.bytes`: oldest segments are deleted while the partition is
+    /// larger; `-1` (`None`, the default) means no limit.
+    pub retention_bytes: Option<u64>,
+    /// `delete.retention.ms`: how long a tombstone stays after the cleaner
+    /// first wrote it out. Default 1 day.
+    pub delete_retention_ms: u64,
+    /// `min.cleanable.dirty.ratio`: the cleaner runs when dirty bytes / all
+    /// cleanable bytes reach this. Default 0.5.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: records younger than this are not compacted. Default 0.
+    pub min_compaction_lag_ms: u64,
+    /// `max.compaction.lag.ms`: a dirty record older than this makes the log
+    /// cleanable whatever its dirty ratio. Default unlimited.
+    pub max_compaction_lag_ms: u64,
+    /// `compaction.strategy`: `offset` (default) or `timestamp`.
+    pub compaction_strategy: CompactionStrategy,
+    /// `cleaner.dedupe.buffer.size`: memory for the cleaner's key map; when
+    /// the dirty part has more keys, it is cleaned in several passes.
+    /// Default 128 MiB.
+    pub cleaner_dedupe_buffer_size: u64,
 }
 
 impl Default for LogConfig {
@@ -49,6 +129,15 @@ impl Default for LogConfig {
             max_message_bytes: 1_048_588,
             fsync: FsyncPolicy::EveryBatch,
             max_decompressed_bytes: 64 << 20,
+            cleanup_policy: CleanupPolicy::Delete,
+            retention_ms: Some(7 * 24 * 3600 * 1000),
+            retention_bytes: None,
+            delete_retention_ms: 24 * 3600 * 1000,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX as u64,
+            compaction_strategy: CompactionStrategy::Offset,
+            cleaner_dedupe_buffer_size: 128 << 20,
         }
     }
 }
@@ -63,6 +152,15 @@ pub const CONFIG_KEYS: &[&str] = &[
     "flush.policy",
     "flush.ms",
     "max.decompressed.bytes",
+    "cleanup.policy",
+    "retention.ms",
+    "retention.bytes",
+    "delete.retention.ms",
+    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
+    "max.compaction.lag.ms",
+    "compaction.strategy",
+    "cleaner.dedupe.buffer.size",
 ];
 
 fn invalid(key: &str, value: &str, reason: impl Into<String>) -> Error {
@@ -78,6 +176,19 @@ fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
         .trim()
         .parse()
         .map_err(|_| invalid(key, value, "not a valid number"))
+}
+
+/// A size or time where `-1` means "no limit".
+fn limit(key: &str, value: &str) -> Result<Option<u64>> {
+    match number::<i64>(key, value)? {
+        -1 => Ok(None),
+        v if v >= 0 => Ok(Some(v as u64)),
+        _ => Err(invalid(key, value, "must be -1 (no limit) or at least 0")),
+    }
+}
+
+fn limit_text(v: Option<u64>) -> String {
+    v.map_or_else(|| "-1".to_owned(), |v| v.to_string())
 }
 
 impl LogConfig {
@@ -120,6 +231,43 @@ impl LogConfig {
                 }
             }
             "flush.ms" => self.fsync = FsyncPolicy::IntervalMs(number(key, value)?),
+            "cleanup.policy" => {
+                let mut parts: Vec<&str> = value.split(',').map(str::trim).collect();
+                parts.sort_unstable();
+                parts.dedup();
+                self.cleanup_policy = match parts.as_slice() {
+                    ["delete"] => CleanupPolicy::Delete,
+                    ["compact"] => CleanupPolicy::Compact,
+                    ["compact", "delete"] => CleanupPolicy::CompactDelete,
+                    _ => {
+                        return Err(invalid(
+                            key,
+                            value,
+                            "expected delete, compact or compact,delete",
+                        ));
+                    }
+                }
+            }
+            "retention.ms" => self.retention_ms = limit(key, value)?,
+            "retention.bytes" => self.retention_bytes = limit(key, value)?,
+            "delete.retention.ms" => self.delete_retention_ms = number(key, value)?,
+            "min.cleanable.dirty.ratio" => {
+                let r: f64 = number(key, value)?;
+                if !(0.0..=1.0).contains(&r) {
+                    return Err(invalid(key, value, "must be between 0 and 1"));
+                }
+                self.min_cleanable_dirty_ratio = r;
+            }
+            "min.compaction.lag.ms" => self.min_compaction_lag_ms = number(key, value)?,
+            "max.compaction.lag.ms" => self.max_compaction_lag_ms = number(key, value)?,
+            "compaction.strategy" => {
+                self.compaction_strategy = match value.trim() {
+                    "offset" => CompactionStrategy::Offset,
+                    "timestamp" => CompactionStrategy::Timestamp,
+                    _ => return Err(invalid(key, value, "expected offset or timestamp")),
+                }
+            }
+            "cleaner.dedupe.buffer.size" => self.cleaner_dedupe_buffer_size = number(key, value)?,
             _ => {
                 return Err(invalid(
                     key,
@@ -191,6 +339,18 @@ impl LogConfig {
         if let FsyncPolicy::IntervalMs(ms) = self.fsync {
             check(ms >= 1, "flush.ms", ms, "must be at least 1")?;
         }
+        check(
+            self.cleaner_dedupe_buffer_size >= 4096,
+            "cleaner.dedupe.buffer.size",
+            self.cleaner_dedupe_buffer_size,
+            "must be at least 4096",
+        )?;
+        check(
+            self.max_compaction_lag_ms >= self.min_compaction_lag_ms,
+            "max.compaction.lag.ms",
+            self.max_compaction_lag_ms,
+            "must be at least min.compaction.lag.ms",
+        )?;
         Ok(())
     }
 
@@ -211,6 +371,32 @@ impl LogConfig {
                 self.max_decompressed_bytes.to_string(),
             ),
         ];
+        pairs.extend([
+            ("cleanup.policy", self.cleanup_policy.name().to_owned()),
+            ("retention.ms", limit_text(self.retention_ms)),
+            ("retention.bytes", limit_text(self.retention_bytes)),
+            ("delete.retention.ms", self.delete_retention_ms.to_string()),
+            (
+                "min.cleanable.dirty.ratio",
+                self.min_cleanable_dirty_ratio.to_string(),
+            ),
+            (
+                "min.compaction.lag.ms",
+                self.min_compaction_lag_ms.to_string(),
+            ),
+            (
+                "max.compaction.lag.ms",
+                self.max_compaction_lag_ms.to_string(),
+            ),
+            (
+                "compaction.strategy",
+                self.compaction_strategy.name().to_owned(),
+            ),
+            (
+                "cleaner.dedupe.buffer.size",
+                self.cleaner_dedupe_buffer_size.to_string(),
+            ),
+        ]);
         match self.fsync {
             FsyncPolicy::EveryBatch => pairs.push(("flush.policy", "every-batch".into())),
             FsyncPolicy::Never => pairs.push(("flush.policy", "never".into())),
@@ -260,6 +446,11 @@ mod tests {
         let mut c = LogConfig::default();
         c.set("segment.bytes", "4096").expect("set");
         c.set("flush.ms", "250").expect("set");
+        c.set("cleanup.policy", "delete,compact").expect("set");
+        c.set("retention.bytes", "1000").expect("set");
+        c.set("retention.ms", "-1").expect("set");
+        c.set("min.cleanable.dirty.ratio", "0.25").expect("set");
+        c.set("compaction.strategy", "timestamp").expect("set");
         assert_eq!(
             LogConfig::from_properties(&c.to_properties()).expect("parse"),
             c
@@ -281,5 +472,9 @@ mod tests {
             "a rejected value is not kept"
         );
         assert!(c.set("flush.policy", "sometimes").is_err());
+        assert!(c.set("cleanup.policy", "compact,shred").is_err());
+        assert!(c.set("retention.ms", "-2").is_err());
+        assert!(c.set("min.cleanable.dirty.ratio", "1.5").is_err());
+        assert!(c.set("compaction.strategy", "newest").is_err());
     }
 }

@@ -70,6 +70,18 @@ pub enum Error {
         /// The log end the truncation cut to.
         offset: Offset,
     },
+    /// A record without a key was appended to a compacted topic (Kafka's
+    /// rule: compaction keeps the latest record of each key, so every record
+    /// needs one).
+    #[error(
+        "{records} record(s) without a key: a topic with cleanup.policy={policy} needs a key on every record"
+    )]
+    MissingKey {
+        /// How many records of the append had no key.
+        records: u32,
+        /// The topic's cleanup policy.
+        policy: &'static str,
+    },
     /// Another process holds the partition's lock file.
     #[error("{} is locked by another process (is a server or another command running on this data dir?)", path.display())]
     Locked {
@@ -178,7 +190,7 @@ pub enum CorruptKind {
     /// Decompression failed or exceeded its size cap.
     #[error("decompression failed: {0}")]
     Decompress(String),
-    /// A batch does not start where the previous one ended (or where its
+    /// A batch does not start after the previous one ended (or where its
     /// index entry or segment says).
     #[error("batch at offset {found} where offset {previous} was expected")]
     NonMonotonicOffset {

@@ -29,18 +29,21 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod cleaner;
 pub mod config;
 pub mod error;
 pub mod fs;
 pub mod index;
 pub mod log;
+pub mod maintenance;
 pub mod manager;
 pub mod offset;
 pub mod segment;
 
 pub use batch::{BatchSpec, Compression, Record, RecordHeader, TimestampType};
-pub use config::{FsyncPolicy, LogConfig};
+pub use cleaner::CleanReport;
+pub use config::{CleanupPolicy, CompactionStrategy, FsyncPolicy, LogConfig};
 pub use error::{CorruptKind, Error, Result};
-pub use log::{AppendInfo, Log, LogStats, ReadResult, Records};
+pub use log::{AppendInfo, Log, LogStats, ReadResult, Records, RetentionReport};
 pub use manager::{LogManager, TopicInfo};
 pub use offset::{FilePosition, Offset, TimestampMs};

@@ -17,7 +17,7 @@ pub const MAX_TOPIC_NAME_LEN: usize = 249;
 pub const MAX_PARTITIONS: u32 = 10_000;
 
 /// A topic's metadata.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TopicInfo {
     /// Topic name.
     pub name: String,

@@ -32,6 +32,9 @@ pub enum Command {
     Produce(ProduceArgs),
     /// Print records of a topic.
     Consume(ConsumeArgs),
+    /// Run the cleaner on a compacted topic now (rolls the active segment
+    /// first, so everything produced so far is compacted).
+    Compact(CompactArgs),
     /// Print the batches of a segment file (or the entries of an index), like kafka-dump-log.
     Dump(DumpArgs),
     /// Run benchmarks, each beside a baseline measured in the same run.
@@ -87,6 +90,24 @@ pub enum TopicAction {
         /// Topic name.
         topic: String,
     },
+    /// Apply retention.ms / retention.bytes now and print what was deleted.
+    Retention {
+        /// Topic name.
+        topic: String,
+    },
+}
+
+/// `logsync compact ...`
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// Topic to compact (its cleanup.policy must include compact).
+    pub topic: String,
+    /// Only this partition (default: all).
+    #[arg(long, short = 'p')]
+    pub partition: Option<u32>,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `logsync produce ...`
@@ -100,6 +121,11 @@ pub struct ProduceArgs {
     /// Partition to write to (default: by key hash, else round-robin per batch).
     #[arg(long, short = 'p')]
     pub partition: Option<u32>,
+    /// Each line starts with its event time (epoch milliseconds or RFC 3339)
+    /// and SEP; the record gets that timestamp (the rest of the line is split
+    /// by -K as usual). Without it, records get the time they were read.
+    #[arg(short = 'T', long = "timestamp-delimiter", value_name = "SEP")]
+    pub timestamp_delimiter: Option<String>,
 }
 
 /// `logsync consume ...`

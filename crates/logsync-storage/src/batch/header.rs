@@ -164,6 +164,15 @@ impl Attributes {
             self.0 & !Self::TRANSACTIONAL
         })
     }
+    /// With the delete-horizon bit (KIP-534) set or cleared.
+    #[must_use]
+    pub fn with_delete_horizon(self, on: bool) -> Self {
+        Attributes(if on {
+            self.0 | Self::DELETE_HORIZON
+        } else {
+            self.0 & !Self::DELETE_HORIZON
+        })
+    }
     /// With the control bit set or cleared.
     #[must_use]
     pub fn with_control(self, on: bool) -> Self {

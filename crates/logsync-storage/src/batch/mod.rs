@@ -104,14 +104,12 @@ pub fn encode_batch(
         encode_records(&mut plain);
         out.extend_from_slice(&compress(spec.compression, &plain)?);
     }
-    let batch_length = i32::try_from(out.len() - start - LOG_OVERHEAD)
-        .map_err(|_| CorruptKind::BadLength((out.len() - start) as i64))?;
     let attributes = Attributes::new(spec.compression, spec.timestamp_type)
         .with_transactional(spec.transactional)
         .with_control(spec.control);
     let header = BatchHeader {
         base_offset: spec.base_offset as i64,
-        batch_length,
+        batch_length: 0,
         partition_leader_epoch: spec.partition_leader_epoch,
         magic: header::MAGIC_V2,
         crc: 0,
@@ -124,6 +122,20 @@ pub fn encode_batch(
         base_sequence: spec.base_sequence,
         records_count: count,
     };
+    finish_batch(out, start, header)
+}
+
+/// Writes `header` (with the batch length and the CRC filled in) over the
+/// placeholder at `start`, the records part following it to the end of `out`.
+fn finish_batch(out: &mut [u8], start: usize, header: BatchHeader) -> Result<(), CorruptKind> {
+    let total = out.len() - start;
+    let batch_length =
+        i32::try_from(total - LOG_OVERHEAD).map_err(|_| CorruptKind::BadLength(total as i64))?;
+    let header = BatchHeader {
+        batch_length,
+        crc: 0,
+        ..header
+    };
     let batch = out.get_mut(start..).unwrap_or_default();
     if let Some(h) = batch.first_chunk_mut::<BATCH_HEADER_BYTES>() {
         header.write(h);
@@ -133,6 +145,104 @@ pub fn encode_batch(
         c.copy_from_slice(&crc.to_be_bytes());
     }
     Ok(())
+}
+
+/// Re-encodes a stored batch keeping only `kept` (some of its records, in
+/// order), as Kafka's cleaner does: base offset, last offset delta, leader
+/// epoch, producer id, epoch and base sequence, codec and the other
+/// attributes stay; each record keeps its offset and timestamp. With
+/// `delete_horizon` the batch carries it in `baseTimestamp` and sets the
+/// delete-horizon attribute (KIP-534), record timestamps being relative to
+/// it. The max timestamp becomes the greatest kept one (LogAppendTime
+/// batches keep theirs).
+///
+/// # Errors
+/// No records, offsets outside the batch, or a codec failure.
+pub fn encode_rewritten(
+    out: &mut Vec<u8>,
+    original: &BatchHeader,
+    kept: &[RecordRef<'_>],
+    delete_horizon: Option<i64>,
+) -> Result<(), CorruptKind> {
+    let first = kept
+        .first()
+        .ok_or(CorruptKind::BadRecord("a batch needs at least one record"))?;
+    let count =
+        i32::try_from(kept.len()).map_err(|_| CorruptKind::BadRecord("too many records"))?;
+    let log_append = original.attributes.timestamp_type() == TimestampType::LogAppendTime;
+    let base_timestamp = match (delete_horizon, log_append) {
+        (Some(h), _) => h,
+        (None, true) => original.base_timestamp,
+        (None, false) => first.timestamp.0,
+    };
+    let max_timestamp = if log_append {
+        original.max_timestamp
+    } else {
+        kept.iter()
+            .map(|r| r.timestamp.0)
+            .max()
+            .unwrap_or(base_timestamp)
+    };
+    let base_offset = original.base_offset;
+    let start = out.len();
+    out.resize(start + BATCH_HEADER_BYTES, 0);
+    let encode = |buf: &mut Vec<u8>| -> Result<(), CorruptKind> {
+        for r in kept {
+            let delta = (r.offset.0 as i64)
+                .checked_sub(base_offset)
+                .and_then(|d| i32::try_from(d).ok())
+                .filter(|d| (0..=original.last_offset_delta).contains(d))
+                .ok_or(CorruptKind::BadRecord("record offset outside its batch"))?;
+            let ts_delta = if log_append {
+                0
+            } else {
+                r.timestamp.0.wrapping_sub(base_timestamp)
+            };
+            let parts = records::RecordParts {
+                key: r.key,
+                value: r.value,
+                headers: r.headers.iter().copied(),
+            };
+            records::encode_record_parts(buf, parts, delta, ts_delta);
+        }
+        Ok(())
+    };
+    let codec = original.attributes.compression()?;
+    if codec == Compression::None {
+        encode(out)?;
+    } else {
+        let mut plain = Vec::new();
+        encode(&mut plain)?;
+        out.extend_from_slice(&compress(codec, &plain)?);
+    }
+    let header = BatchHeader {
+        attributes: original
+            .attributes
+            .with_delete_horizon(delete_horizon.is_some()),
+        base_timestamp,
+        max_timestamp,
+        records_count: count,
+        ..*original
+    };
+    finish_batch(out, start, header)
+}
+
+/// Overwrites the last offset delta of the encoded batch at the front of
+/// `batch` and recomputes its CRC (the field lies inside it). The cleaner
+/// stretches a batch over the offsets of the batches it removed after it,
+/// so that batches still follow each other without a gap.
+pub fn set_last_offset_delta(batch: &mut [u8], delta: i32) {
+    const AT: usize = CRC_START + 2;
+    if let Some(field) = batch.get_mut(AT..AT + 4) {
+        field.copy_from_slice(&delta.to_be_bytes());
+    }
+    let total = header::peek_offset_and_length(batch).map_or(0, |(_, len)| {
+        usize::try_from(len).unwrap_or(0) + LOG_OVERHEAD
+    });
+    let crc = crc32c(batch.get(CRC_START..total).unwrap_or_default());
+    if let Some(c) = batch.get_mut(CRC_POS..CRC_POS + 4) {
+        c.copy_from_slice(&crc.to_be_bytes());
+    }
 }
 
 /// Overwrites the base offset of the encoded batch at the front of `batch`
@@ -217,7 +327,10 @@ impl Batch {
     }
 
     /// Decompressed records part.
-    fn payload(&self, max_decompressed: usize) -> Result<Bytes, CorruptKind> {
+    ///
+    /// # Errors
+    /// An unknown codec or a decompression failure.
+    pub fn payload(&self, max_decompressed: usize) -> Result<Bytes, CorruptKind> {
         let raw = self.bytes.slice(BATCH_HEADER_BYTES..);
         match self.header.attributes.compression()? {
             Compression::None => Ok(raw),
@@ -225,7 +338,9 @@ impl Batch {
         }
     }
 
-    fn cursor(&self) -> RecordCursor {
+    /// A decoder for the records in [`Batch::payload`].
+    #[must_use]
+    pub fn cursor(&self) -> RecordCursor {
         cursor_for(&self.header)
     }
 
@@ -263,18 +378,30 @@ fn cursor_for(h: &BatchHeader) -> RecordCursor {
 /// # Errors
 /// The first problem found.
 pub fn validate(buf: &[u8], max_decompressed: usize) -> Result<BatchHeader, CorruptKind> {
+    validate_counting_keyless(buf, max_decompressed).map(|(h, _)| h)
+}
+
+/// Like [`validate`], also returning how many records have a null key
+/// (which a compacted topic refuses).
+///
+/// # Errors
+/// The first problem found.
+pub fn validate_counting_keyless(
+    buf: &[u8],
+    max_decompressed: usize,
+) -> Result<(BatchHeader, u32), CorruptKind> {
     let h = parse_header_complete(buf)?;
     let bytes = buf.get(..h.total_size() as usize).unwrap_or_default();
     verify_crc(bytes, &h)?;
     let raw = bytes.get(BATCH_HEADER_BYTES..).unwrap_or_default();
-    match h.attributes.compression()? {
+    let keyless = match h.attributes.compression()? {
         Compression::None => cursor_for(&h).validate_all(raw, h.last_offset_delta)?,
         codec => cursor_for(&h).validate_all(
             &decompress(codec, raw, max_decompressed)?,
             h.last_offset_delta,
         )?,
-    }
-    Ok(h)
+    };
+    Ok((h, keyless))
 }
 
 /// Splits `buf` into its complete batches, stopping at the first incomplete

@@ -62,14 +62,14 @@ impl Record {
     }
 }
 
-fn bytes_len(b: Option<&Bytes>) -> usize {
+fn bytes_len(b: Option<&[u8]>) -> usize {
     match b {
         None => varlong_len(-1),
         Some(b) => varlong_len(b.len() as i64) + b.len(),
     }
 }
 
-fn put_bytes(out: &mut Vec<u8>, b: Option<&Bytes>) {
+fn put_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
     match b {
         None => put_varint(out, -1),
         Some(b) => {
@@ -81,11 +81,47 @@ fn put_bytes(out: &mut Vec<u8>, b: Option<&Bytes>) {
 
 /// Encodes one record at the end of `out`.
 pub fn encode_record(out: &mut Vec<u8>, record: &Record, offset_delta: i32, timestamp_delta: i64) {
+    let headers = record
+        .headers
+        .iter()
+        .map(|h| (h.key.as_ref(), h.value.as_deref()));
+    encode_record_parts(
+        out,
+        RecordParts {
+            key: record.key.as_deref(),
+            value: record.value.as_deref(),
+            headers,
+        },
+        offset_delta,
+        timestamp_delta,
+    );
+}
+
+/// The fields of a record to encode, borrowed from wherever they live.
+#[derive(Debug, Clone)]
+pub struct RecordParts<'a, H> {
+    /// Key; `None` is null.
+    pub key: Option<&'a [u8]>,
+    /// Value; `None` is null.
+    pub value: Option<&'a [u8]>,
+    /// Header keys and values.
+    pub headers: H,
+}
+
+/// Encodes one record from its parts at the end of `out`.
+pub fn encode_record_parts<'a, H>(
+    out: &mut Vec<u8>,
+    parts: RecordParts<'a, H>,
+    offset_delta: i32,
+    timestamp_delta: i64,
+) where
+    H: ExactSizeIterator<Item = (&'a [u8], Option<&'a [u8]>)> + Clone,
+{
     let mut body = 1 + varlong_len(timestamp_delta) + varlong_len(i64::from(offset_delta));
-    body += bytes_len(record.key.as_ref()) + bytes_len(record.value.as_ref());
-    body += varlong_len(record.headers.len() as i64);
-    for h in &record.headers {
-        body += bytes_len(Some(&h.key)) + bytes_len(h.value.as_ref());
+    body += bytes_len(parts.key) + bytes_len(parts.value);
+    body += varlong_len(parts.headers.len() as i64);
+    for (k, v) in parts.headers.clone() {
+        body += bytes_len(Some(k)) + bytes_len(v);
     }
     out.reserve(body + 5);
     put_varint(out, body as i32);
@@ -93,12 +129,12 @@ pub fn encode_record(out: &mut Vec<u8>, record: &Record, offset_delta: i32, time
     out.push(0);
     put_varlong(out, timestamp_delta);
     put_varint(out, offset_delta);
-    put_bytes(out, record.key.as_ref());
-    put_bytes(out, record.value.as_ref());
-    put_varint(out, record.headers.len() as i32);
-    for h in &record.headers {
-        put_bytes(out, Some(&h.key));
-        put_bytes(out, h.value.as_ref());
+    put_bytes(out, parts.key);
+    put_bytes(out, parts.value);
+    put_varint(out, parts.headers.len() as i32);
+    for (k, v) in parts.headers {
+        put_bytes(out, Some(k));
+        put_bytes(out, v);
     }
     debug_assert_eq!(out.len() - start, body);
 }
@@ -268,12 +304,15 @@ impl RecordCursor {
     }
 
     /// Checks that exactly the declared records are present and well formed,
-    /// and that the last one has `last_offset_delta`.
+    /// and that none lies past `last_offset_delta` (a cleaned batch may end
+    /// below it, as in Kafka, when the cleaner removed its last records).
+    /// Returns how many records have a null key.
     ///
     /// # Errors
     /// The first malformed record, or a count mismatch.
-    pub fn validate_all(mut self, buf: &[u8], last_offset_delta: i32) -> Result<(), CorruptKind> {
+    pub fn validate_all(mut self, buf: &[u8], last_offset_delta: i32) -> Result<u32, CorruptKind> {
         let mut found = 0i64;
+        let mut keyless = 0u32;
         while self.pos < buf.len() {
             if found >= self.declared {
                 return Err(CorruptKind::CountMismatch {
@@ -281,7 +320,9 @@ impl RecordCursor {
                     found: found + 1,
                 });
             }
-            self.decode_one(buf)?;
+            if self.decode_one(buf)?.key.is_none() {
+                keyless += 1;
+            }
             found += 1;
         }
         if found != self.declared {
@@ -290,12 +331,12 @@ impl RecordCursor {
                 found,
             });
         }
-        if found > 0 && self.last_delta != i64::from(last_offset_delta) {
+        if found > 0 && self.last_delta > i64::from(last_offset_delta) {
             return Err(CorruptKind::BadRecord(
-                "last offset delta does not match the records",
+                "a record lies past the batch's last offset delta",
             ));
         }
-        Ok(())
+        Ok(keyless)
     }
 }
 

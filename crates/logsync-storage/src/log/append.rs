@@ -40,11 +40,15 @@ impl Log {
             base_offset: self.log_end.load(Ordering::Acquire),
             ..*spec
         };
-        let encoded = batch::encode_batch(&mut buf, &spec, records).map_err(Error::InvalidBatch);
+        let encoded = self
+            .check_keys(records.iter().filter(|r| r.key.is_none()).count() as u32)
+            .and_then(|()| {
+                batch::encode_batch(&mut buf, &spec, records).map_err(Error::InvalidBatch)
+            });
         let result = encoded.and_then(|()| {
             let header = BatchHeader::parse(&buf).map_err(Error::InvalidBatch)?;
             self.check_size(header.total_size())?;
-            self.write_locked(&mut w, &buf, &[header])
+            self.write_or_free_space(&mut w, &buf, &[header])
         });
         w.buf = buf;
         drop(w);
@@ -67,7 +71,11 @@ impl Log {
             let rest = batches.get(pos..).unwrap_or_default();
             let h = batch::parse_header_complete(rest).map_err(Error::InvalidBatch)?;
             self.check_size(h.total_size())?;
-            batch::validate(rest, max_decompressed).map_err(Error::InvalidBatch)?;
+            let (_, keyless) = batch::validate_counting_keyless(rest, max_decompressed)
+                .map_err(Error::InvalidBatch)?;
+            if !h.attributes.is_control() {
+                self.check_keys(keyless)?;
+            }
             if h.records_count == 0 {
                 return Err(Error::InvalidBatch(CorruptKind::BadRecord(
                     "a batch needs at least one record",
@@ -95,10 +103,22 @@ impl Log {
             next = h.next_offset();
             at += h.total_size() as usize;
         }
-        let result = self.write_locked(&mut w, &buf, &headers);
+        let result = self.write_or_free_space(&mut w, &buf, &headers);
         w.buf = buf;
         drop(w);
         self.finish(result?)
+    }
+
+    /// A compacted topic refuses records without a key.
+    fn check_keys(&self, keyless: u32) -> Result<()> {
+        let policy = self.config.cleanup_policy;
+        if keyless > 0 && policy.compacts() {
+            return Err(Error::MissingKey {
+                records: keyless,
+                policy: policy.name(),
+            });
+        }
+        Ok(())
     }
 
     fn check_size(&self, size: u64) -> Result<()> {
@@ -131,6 +151,28 @@ impl Log {
             || last_offset - active.base_offset() > u64::from(u32::MAX)
             || w.first_timestamp
                 .is_some_and(|first| max_ts.saturating_sub(first) > c.segment_ms as i64)
+    }
+
+    /// [`Log::write_locked`]; on a full disk (the partial write already cut
+    /// back) applies retention if the policy deletes, and tries once more if
+    /// that freed anything.
+    fn write_or_free_space(
+        &self,
+        w: &mut Writer,
+        buf: &[u8],
+        headers: &[BatchHeader],
+    ) -> Result<(AppendInfo, u64, u64)> {
+        match self.write_locked(w, buf, headers) {
+            Err(full @ Error::DiskFull { .. }) if self.config.cleanup_policy.deletes() => {
+                let freed = self.retention_locked(w, super::now_ms())?;
+                tracing::warn!(dir = %self.dir.display(), segments = freed.segments_deleted, bytes = freed.bytes_deleted, "disk full on append; applied retention");
+                if freed.segments_deleted == 0 {
+                    return Err(full);
+                }
+                self.write_locked(w, buf, headers)
+            }
+            other => other,
+        }
     }
 
     /// Writes checked batches (offsets already assigned) under the writer

@@ -6,8 +6,10 @@
 //! outside the lock — waits for a shared `fdatasync` (group commit).
 
 mod append;
+mod clean;
 mod open;
 mod read;
+mod retention;
 mod truncate;
 
 use std::collections::VecDeque;
@@ -19,7 +21,9 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 
+pub use self::clean::CleanProgress;
 pub use self::read::{ReadResult, Records};
+pub use self::retention::{RetentionReport, now_ms};
 use crate::checkpoint::{CHECKPOINT_FILE, Checkpoint};
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
@@ -48,7 +52,7 @@ pub struct AppendInfo {
 }
 
 /// Sizes and offsets of a log, for `topic describe`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogStats {
     /// First offset readers can get.
     pub log_start_offset: Offset,
@@ -60,6 +64,10 @@ pub struct LogStats {
     pub size_bytes: u64,
     /// Offset up to which the log is known durable with its indexes.
     pub recovery_point: Offset,
+    /// Offset up to which the cleaner has compacted the log.
+    pub cleaner_checkpoint: Offset,
+    /// Dirty bytes / cleanable bytes (0 unless the log is compacted).
+    pub dirty_ratio: f64,
 }
 
 struct Writer {
@@ -135,6 +143,9 @@ pub struct Log {
     synced: Condvar,
     poisoned: AtomicBool,
     closed: AtomicBool,
+    /// The cleaner checkpoint; the mutex also keeps cleans of this log one
+    /// at a time.
+    cleaner: Mutex<crate::cleaner::CleanerState>,
     lock_file: Mutex<Option<Box<dyn fmt::Debug + Send + Sync>>>,
 }
 
@@ -195,6 +206,12 @@ impl Log {
     #[must_use]
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Whether [`Log::close`] has run.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// The configuration it was opened with.
@@ -335,6 +352,21 @@ impl Log {
         result
     }
 
+    /// Seals the active segment (if it holds anything) and starts a new one,
+    /// so that everything appended so far can be cleaned.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`], [`Error::Closed`], I/O errors.
+    pub fn roll_active(&self) -> Result<()> {
+        self.check_writable()?;
+        let mut w = guard(&self.writer);
+        self.check_writable()?;
+        if self.active()?.size() > 0 {
+            self.roll(&mut w)?;
+        }
+        Ok(())
+    }
+
     /// Sizes, offsets and segments.
     ///
     /// # Errors
@@ -346,7 +378,14 @@ impl Log {
             .map(|s| s.info())
             .collect::<Result<Vec<_>>>()?;
         let recovery_point = Offset(guard(&self.writer).checkpoint.recovery_point);
+        let dirty_ratio = if self.config.cleanup_policy.compacts() {
+            self.dirty_ratio_at(now_ms())?
+        } else {
+            0.0
+        };
         Ok(LogStats {
+            cleaner_checkpoint: self.cleaner_checkpoint(),
+            dirty_ratio,
             log_start_offset: self.log_start_offset(),
             log_end_offset: self.log_end_offset(),
             size_bytes: segments.iter().map(|s| s.size).sum(),

@@ -1,6 +1,7 @@
 //! Opening a log: the recovery protocol (see docs/FORMAT.md).
 //!
-//! 1. Take the directory lock; remove leftovers (`*.deleted`, `*.tmp`).
+//! 1. Take the directory lock; finish or undo an interrupted cleaner swap;
+//!    remove leftovers (`*.deleted`, `*.tmp`).
 //! 2. Read the checkpoint (log start offset, recovery point).
 //! 3. Clean-shutdown marker present: trust every segment; load the active
 //!    segment's indexes and scan the few bytes past its last index entry.
@@ -49,6 +50,9 @@ pub(super) fn open(dir: &Path, config: LogConfig, fs: Arc<dyn FileSystem>) -> Re
     let lock_path = dir.join(LOCK_FILE);
     let lock_file = crate::log::lock_partition(fs.as_ref(), &lock_path)?;
 
+    // A cleaner swap interrupted by a crash: finish or undo it first.
+    crate::cleaner::swap::recover(fs.as_ref(), dir)?;
+    let cleaner_state = crate::cleaner::CleanerState::read(fs.as_ref(), dir);
     let mut bases = Vec::new();
     for path in fs.read_dir(dir).map_err(|e| Error::io("list", dir, e))? {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
@@ -195,6 +199,7 @@ pub(super) fn open(dir: &Path, config: LogConfig, fs: Arc<dyn FileSystem>) -> Re
         synced: Condvar::new(),
         poisoned: AtomicBool::new(false),
         closed: AtomicBool::new(false),
+        cleaner: Mutex::new(cleaner_state),
         lock_file: Mutex::new(Some(lock_file)),
         config,
     };

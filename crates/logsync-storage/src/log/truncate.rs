@@ -31,6 +31,19 @@ impl Log {
         if new_start == end && active.base_offset() < end && active.size() > 0 {
             self.roll(&mut w)?;
         }
+        self.delete_prefix_locked(&mut w, new_start)?;
+        Ok(Offset(new_start))
+    }
+
+    /// Moves the log start to `new_start` (above the current one) and takes
+    /// every segment wholly below it out of the log, under the writer lock.
+    /// Returns the segments taken out; their files are removed when the last
+    /// reader (and the caller) drops them.
+    pub(super) fn delete_prefix_locked(
+        &self,
+        w: &mut Writer,
+        new_start: u64,
+    ) -> Result<Vec<Arc<Segment>>> {
         // Durable first, so a crash after the renames below still knows the start.
         w.checkpoint.log_start_offset = new_start;
         self.write_checkpoint(&w.checkpoint)?;
@@ -44,8 +57,8 @@ impl Log {
             .map(|(i, _)| i)
             .last()
             .unwrap_or(0);
-        if keep_from > 0 {
-            let (gone, kept) = segments.split_at(keep_from);
+        let (gone, kept) = segments.split_at(keep_from);
+        if !gone.is_empty() {
             self.segments.store(Arc::new(kept.to_vec()));
             for seg in gone {
                 seg.mark_deleted()?;
@@ -54,7 +67,7 @@ impl Log {
                 .sync_dir(&self.dir)
                 .map_err(|e| Error::io("fsync", &self.dir, e))?;
         }
-        Ok(Offset(new_start))
+        Ok(gone.to_vec())
     }
 
     /// Removes every record at or after `offset` (replication uses this to

@@ -230,7 +230,15 @@ impl Segment {
 
     fn read_whole(&self, kind: FileKind) -> Option<Vec<u8>> {
         let path = self.path(kind);
-        let f = self.fs.open(&path, OpenMode::Read).ok()?;
+        // A deleted segment's files are being renamed to `*.deleted`: look
+        // under both names (a reader may still load its indexes lazily).
+        let f = match self.fs.open(&path, OpenMode::Read) {
+            Ok(f) => f,
+            Err(_) if self.deleted.load(Ordering::Acquire) => {
+                self.fs.open(&deleted_path(&path), OpenMode::Read).ok()?
+            }
+            Err(_) => return None,
+        };
         let len = f.len().ok()?;
         let mut buf = vec![0u8; usize::try_from(len).ok()?];
         read_exact_at(f.as_ref(), &mut buf, 0).ok()?;
@@ -384,6 +392,10 @@ impl Segment {
     }
 
     fn write_index_files(&self, idx: &Indexes) -> Result<()> {
+        if self.deleted.load(Ordering::Acquire) {
+            // Its names may already belong to a segment that replaced it.
+            return Ok(());
+        }
         let write = |kind: FileKind, bytes: Vec<u8>| -> Result<()> {
             let path = self.path(kind);
             crate::fs::write_atomic(self.fs.as_ref(), &path, &bytes)
@@ -554,20 +566,41 @@ impl Segment {
         let mut guard = self.indexes.write().unwrap_or_else(PoisonError::into_inner);
         let idx = guard.get_or_insert_with(Indexes::default);
         let files = lock(&self.index_files);
+        let before = (idx.offsets.len(), idx.times.len());
+        let written =
+            Self::write_entries_at(&self.dir, self.base_offset, files.as_ref(), idx, entries);
+        if written.is_err() {
+            // The caller cuts the log back: forget the entries too (the
+            // bytes written to the files are overwritten by the next ones).
+            idx.offsets.truncate(before.0);
+            idx.times.truncate(before.1);
+        }
+        written
+    }
+
+    fn write_entries_at(
+        dir: &Path,
+        base: u64,
+        files: Option<&IndexFiles>,
+        idx: &mut Indexes,
+        entries: &[(Option<OffsetEntry>, Option<TimeEntry>)],
+    ) -> Result<()> {
         for (o, t) in entries {
             if let Some(o) = o {
-                if let Some(f) = files.as_ref() {
+                if let Some(f) = files {
                     let pos = (idx.offsets.len() * OFFSET_ENTRY_BYTES) as u64;
-                    write_all_at(f.offsets.as_ref(), &o.encode(), pos)
-                        .map_err(|e| Error::io("append", self.path(FileKind::Index), e))?;
+                    write_all_at(f.offsets.as_ref(), &o.encode(), pos).map_err(|e| {
+                        Error::io("append", file_path(dir, base, FileKind::Index), e)
+                    })?;
                 }
                 idx.offsets.push(*o);
             }
             if let Some(t) = t {
-                if let Some(f) = files.as_ref() {
+                if let Some(f) = files {
                     let pos = (idx.times.len() * TIME_ENTRY_BYTES) as u64;
-                    write_all_at(f.times.as_ref(), &t.encode(), pos)
-                        .map_err(|e| Error::io("append", self.path(FileKind::TimeIndex), e))?;
+                    write_all_at(f.times.as_ref(), &t.encode(), pos).map_err(|e| {
+                        Error::io("append", file_path(dir, base, FileKind::TimeIndex), e)
+                    })?;
                 }
                 idx.times.push(*t);
             }
@@ -741,6 +774,9 @@ impl Segment {
     /// # Errors
     /// I/O errors renaming.
     pub fn mark_deleted(&self) -> Result<()> {
+        // First, so that a reader loading indexes from here on neither
+        // misses the renamed files nor writes new ones under the old names.
+        self.deleted.store(true, Ordering::Release);
         for kind in [FileKind::Log, FileKind::Index, FileKind::TimeIndex] {
             let from = self.path(kind);
             if self.fs.exists(&from) {
@@ -751,7 +787,6 @@ impl Segment {
             }
         }
         lock(&self.index_files).take();
-        self.deleted.store(true, Ordering::Release);
         Ok(())
     }
 }

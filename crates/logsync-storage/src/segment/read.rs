@@ -154,10 +154,7 @@ impl Segment {
                     BatchHeader::parse(window.get(..got).unwrap_or_default())
                 }
             };
-            let chained = parsed.as_ref().is_ok_and(|h| match expected {
-                Anchor::Base(b) => h.base_offset as u64 == b,
-                Anchor::Last(l) => h.last_offset() == l,
-            });
+            let chained = parsed.as_ref().is_ok_and(|h| expected.admits(h));
             if !chained {
                 if first_header && from_index {
                     return Err(Miss::BadHint);
@@ -233,10 +230,7 @@ impl Segment {
                 Err(k) => return Err(Miss::Fail(self.corrupt(pos + (kept - start) as u64, k))),
             };
             let file_pos = pos + (kept - start) as u64;
-            let chained = match expected {
-                Anchor::Base(b) => h.base_offset as u64 == b,
-                Anchor::Last(l) => h.last_offset() == l,
-            };
+            let chained = expected.admits(&h);
             if !chained {
                 return Err(Miss::Fail(self.corrupt(
                     file_pos,
@@ -306,10 +300,7 @@ impl Segment {
             read_exact_at(self.log.as_ref(), &mut head, pos)
                 .map_err(|e| Error::io("read", self.path(FileKind::Log), e))?;
             let h = BatchHeader::parse(&head).map_err(|k| self.corrupt(pos, k))?;
-            let chained = match expected {
-                Anchor::Base(b) => h.base_offset as u64 == b,
-                Anchor::Last(l) => h.last_offset() == l,
-            };
+            let chained = expected.admits(&h);
             if !chained {
                 let (Anchor::Base(want) | Anchor::Last(want)) = expected;
                 return Err(self.corrupt(

@@ -132,6 +132,19 @@ pub enum Anchor {
     Last(u64),
 }
 
+impl Anchor {
+    /// Whether a batch may come here: starting exactly at a base, or ending
+    /// exactly at the offset an index entry names. (The cleaner keeps the
+    /// chain whole by stretching a batch's last offset delta over a gap.)
+    #[must_use]
+    pub fn admits(self, h: &BatchHeader) -> bool {
+        match self {
+            Anchor::Base(b) => h.base_offset >= 0 && h.base_offset as u64 == b,
+            Anchor::Last(l) => h.last_offset() == l,
+        }
+    }
+}
+
 /// Reads batches from `from` to `file_len`, checking header, CRC and that
 /// offsets run on without a gap from `anchor`, and feeds each to `builder`
 /// (adding entries to `indexes`).
@@ -165,7 +178,7 @@ pub fn scan(
                     BatchHeader::parse(buf.get(in_buf..).unwrap_or_default())
                 }
                 _ => {
-                    let want = CHUNK.max(BATCH_HEADER_BYTES);
+                    let want = CHUNK.min((file_len - pos) as usize).max(BATCH_HEADER_BYTES);
                     buf.resize(want, 0);
                     let n = read_up_to(file, &mut buf, pos)?;
                     buf.truncate(n.min((file_len - pos) as usize));
@@ -187,9 +200,9 @@ pub fn scan(
             let bytes = buf.get(in_buf..).unwrap_or_default();
             let complete = batch::parse_header_complete(bytes)?;
             batch::verify_crc(bytes, &complete)?;
-            let chained = match (last_offset, anchor) {
-                (None, Anchor::Last(l)) => complete.last_offset() == l,
-                _ => complete.base_offset as u64 == next_offset,
+            let chained = match last_offset {
+                None => anchor.admits(&complete),
+                Some(_) => Anchor::Base(next_offset).admits(&complete),
             };
             if !chained {
                 return Err(CorruptKind::NonMonotonicOffset {

@@ -1,6 +1,7 @@
 //! Integration tests of `logsync-storage`: formats, the log API, recovery,
 //! crash simulation and concurrency. One binary, one module per concern.
 
+mod cleaner;
 mod crash;
 mod crosscheck;
 mod format;

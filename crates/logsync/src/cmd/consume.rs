@@ -8,9 +8,11 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use logsync_storage::maintenance::{Maintenance, Schedule};
 use logsync_storage::{Error, Log, LogManager, Offset, TimestampMs};
 
 use super::format::{Context, Format};
@@ -33,23 +35,28 @@ enum Start {
     Since(TimestampMs),
 }
 
-/// Parses `--since`: epoch milliseconds, or an RFC 3339 timestamp.
-fn parse_since(s: &str) -> anyhow::Result<TimestampMs> {
+/// Parses a time given on the command line or in input: epoch
+/// milliseconds, or an RFC 3339 timestamp.
+pub(super) fn parse_time(s: &str) -> anyhow::Result<TimestampMs> {
     if let Ok(ms) = s.trim().parse::<i64>() {
         return Ok(TimestampMs(ms));
     }
     let ts: jiff::Timestamp = s.trim().parse().with_context(|| {
         format!(
-            "invalid --since {s:?}: expected RFC 3339 (e.g. 2024-01-02T03:04:05Z) or epoch milliseconds"
+            "invalid time {s:?}: expected RFC 3339 (e.g. 2024-01-02T03:04:05Z) or epoch milliseconds"
         )
     })?;
     Ok(TimestampMs(ts.as_millisecond()))
 }
 
+fn parse_since(s: &str) -> anyhow::Result<TimestampMs> {
+    parse_time(s).context("--since")
+}
+
 /// One partition being read.
 struct Cursor {
     partition: u32,
-    log: Log,
+    log: Arc<Log>,
     next: Offset,
 }
 
@@ -60,7 +67,7 @@ impl Cursor {
         partition: u32,
         start: Start,
     ) -> anyhow::Result<Self> {
-        let log = manager.open_partition(topic, partition)?;
+        let log = Arc::new(manager.open_partition(topic, partition)?);
         let next = match start {
             Start::Beginning => log.log_start_offset(),
             Start::Offset(o) => {
@@ -188,6 +195,11 @@ pub fn run(data_dir: &Path, args: ConsumeArgs) -> anyhow::Result<Outcome> {
         .iter()
         .map(|&p| Cursor::open(&manager, &info.name, p, start))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // Following holds the partitions open: look after them meanwhile.
+    let maintenance = Maintenance::start(Schedule::default())?;
+    for cursor in &cursors {
+        maintenance.add(Arc::clone(&cursor.log));
+    }
     loop {
         for cursor in &mut cursors {
             cursor.drain(&mut printer, &mut remaining)?;

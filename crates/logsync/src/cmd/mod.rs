@@ -1,6 +1,7 @@
 //! One module per subcommand; each exposes `run`.
 
 mod bench;
+mod compact;
 mod consume;
 mod dump;
 mod format;
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Topic(args) => topic::run(&data_dir, args),
         Command::Produce(args) => produce::run(&data_dir, args),
         Command::Consume(args) => consume::run(&data_dir, args),
+        Command::Compact(args) => compact::run(&data_dir, &args),
         Command::Dump(args) => dump::run(args),
         Command::Bench(args) => bench::run(&data_dir, args),
     }

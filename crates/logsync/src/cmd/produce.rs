@@ -9,10 +9,12 @@ use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 use std::io::{BufRead, Read};
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 
 use anyhow::Context as _;
 use logsync_storage::batch::BATCH_HEADER_BYTES;
+use logsync_storage::maintenance::{Maintenance, Schedule};
 use logsync_storage::{Error, Log, LogConfig, LogManager, Record, TimestampMs, TopicInfo};
 
 use super::partitioner::partition_for_key;
@@ -43,6 +45,19 @@ fn split_line<'a>(line: &'a [u8], sep: Option<&[u8]>) -> (Option<&'a [u8]>, &'a 
         Some(i) => (line.get(..i), line.get(i + sep.len()..).unwrap_or_default()),
         None => (None, line),
     }
+}
+
+/// Splits the event time off the front of a line (`-T SEP`).
+fn event_time<'a>(line: &'a [u8], sep: &[u8]) -> anyhow::Result<(TimestampMs, &'a [u8])> {
+    let (Some(ts), rest) = split_line(line, Some(sep)) else {
+        anyhow::bail!(
+            "line {:?} has no timestamp delimiter {:?}",
+            String::from_utf8_lossy(line.get(..line.len().min(80)).unwrap_or_default()),
+            String::from_utf8_lossy(sep)
+        );
+    };
+    let text = std::str::from_utf8(ts).map_err(|_| anyhow::anyhow!("timestamp is not UTF-8"))?;
+    Ok((super::consume::parse_time(text)?, rest))
 }
 
 /// The topic, created with one partition and the default config if missing.
@@ -168,8 +183,17 @@ pub fn run(data_dir: &Path, args: ProduceArgs) -> anyhow::Result<Outcome> {
         limit,
     };
 
-    let mut logs: BTreeMap<u32, Log> = BTreeMap::new();
-    let result = append_all(&manager, &info, &args, &mut batcher, &mut logs);
+    let mut logs: BTreeMap<u32, Arc<Log>> = BTreeMap::new();
+    let maintenance = Maintenance::start(Schedule::default())?;
+    let result = append_all(
+        &manager,
+        &info,
+        &args,
+        &mut batcher,
+        &mut logs,
+        &maintenance,
+    );
+    drop(maintenance);
     // Durable before exit 0 whatever the fsync policy; on the error path the
     // logs are still closed cleanly so the next open needs no recovery.
     let mut closed = Ok(());
@@ -196,9 +220,11 @@ fn append_all(
     info: &TopicInfo,
     args: &ProduceArgs,
     batcher: &mut Batcher,
-    logs: &mut BTreeMap<u32, Log>,
+    logs: &mut BTreeMap<u32, Arc<Log>>,
+    maintenance: &Maintenance,
 ) -> anyhow::Result<u64> {
     let sep = args.key_delimiter.as_deref().map(str::as_bytes);
+    let ts_sep = args.timestamp_delimiter.as_deref().map(str::as_bytes);
     // Start somewhere arbitrary, as Kafka's sticky partitioner does: short
     // runs that each write one batch would otherwise all land on partition 0.
     let mut round_robin = std::time::SystemTime::now()
@@ -213,6 +239,10 @@ fn append_all(
         round_robin = round_robin.wrapping_add(1);
         let mut by_partition: BTreeMap<u32, Vec<Record>> = BTreeMap::new();
         for line in &lines {
+            let (timestamp, line) = match ts_sep {
+                Some(ts_sep) => event_time(line, ts_sep)?,
+                None => (now, &line[..]),
+            };
             let (key, value) = split_line(line, sep);
             let p = match (args.partition, key) {
                 (Some(p), _) => p,
@@ -222,12 +252,16 @@ fn append_all(
             by_partition
                 .entry(p)
                 .or_default()
-                .push(Record::new(key, value, now));
+                .push(Record::new(key, value, timestamp));
         }
         for (p, records) in by_partition {
             let log = match logs.entry(p) {
                 Entry::Occupied(e) => e.into_mut(),
-                Entry::Vacant(e) => e.insert(manager.open_partition(&info.name, p)?),
+                Entry::Vacant(e) => {
+                    let log = Arc::new(manager.open_partition(&info.name, p)?);
+                    maintenance.add(Arc::clone(&log));
+                    e.insert(log)
+                }
             };
             log.append_records(&records)?;
             produced += records.len() as u64;
@@ -254,6 +288,16 @@ mod tests {
         assert_eq!(split_line(b":v", Some(b":")), (Some(&b""[..]), &b"v"[..]));
         assert_eq!(split_line(b"x", None), (None, &b"x"[..]));
         assert_eq!(split_line(b"x:y", Some(b"")), (None, &b"x:y"[..]));
+    }
+
+    #[test]
+    fn event_times_come_off_the_front_of_the_line() {
+        let (ts, rest) = event_time(b"1700000000000|k:v", b"|").expect("ms");
+        assert_eq!((ts, rest), (TimestampMs(1_700_000_000_000), &b"k:v"[..]));
+        let (ts, rest) = event_time(b"2024-01-02T03:04:05Z\tv", b"\t").expect("rfc 3339");
+        assert_eq!((ts, rest), (TimestampMs(1_704_164_645_000), &b"v"[..]));
+        assert!(event_time(b"no delimiter", b"|").is_err());
+        assert!(event_time(b"yesterday|v", b"|").is_err());
     }
 
     #[test]

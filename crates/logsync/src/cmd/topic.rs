@@ -61,6 +61,24 @@ pub fn run(data_dir: &Path, args: TopicArgs) -> anyhow::Result<Outcome> {
             println!("deleted topic {topic}");
         }
         TopicAction::Describe { topic, json } => describe(&manager, &topic, json)?,
+        TopicAction::Retention { topic } => {
+            let info = manager.topic(&topic)?;
+            if !info.config.cleanup_policy.deletes() {
+                println!(
+                    "topic {topic} has cleanup.policy={}: retention deletes nothing",
+                    info.config.cleanup_policy.name()
+                );
+            }
+            for p in 0..info.partitions {
+                let log = manager.open_partition(&topic, p)?;
+                let r = log.apply_retention()?;
+                log.close()?;
+                println!(
+                    "partition {p}: deleted {} segment(s), {} bytes; log start offset {}",
+                    r.segments_deleted, r.bytes_deleted, r.log_start_offset
+                );
+            }
+        }
     }
     Ok(Outcome::Done)
 }
@@ -75,6 +93,9 @@ fn describe(manager: &LogManager, topic: &str, as_json: bool) -> anyhow::Result<
         partitions.push(stats);
     }
     let pairs = info.config.to_pairs();
+    let free = free_bytes(manager.data_dir());
+    let free_json = free.map_or_else(|| "null".to_owned(), |b| b.to_string());
+    let free_text = free.map_or_else(|| "unknown".to_owned(), |b| format!("{b} B"));
     let mut out = String::new();
     if as_json {
         let config: Vec<String> = pairs
@@ -99,33 +120,41 @@ fn describe(manager: &LogManager, topic: &str, as_json: bool) -> anyhow::Result<
                     })
                     .collect();
                 format!(
-                    "{{\"partition\":{p},\"log_start_offset\":{},\"log_end_offset\":{},\"size_bytes\":{},\"segments\":[{}]}}",
+                    "{{\"partition\":{p},\"log_start_offset\":{},\"log_end_offset\":{},\"size_bytes\":{},\"cleaner_checkpoint\":{},\"dirty_ratio\":{:.4},\"segments\":[{}]}}",
                     s.log_start_offset,
                     s.log_end_offset,
                     s.size_bytes,
+                    s.cleaner_checkpoint,
+                    s.dirty_ratio,
                     segs.join(",")
                 )
             })
             .collect();
         let _ = writeln!(
             out,
-            "{{\"topic\":{},\"partitions\":[{}],\"config\":{{{}}}}}",
+            "{{\"topic\":{},\"partitions\":[{}],\"config\":{{{}}},\"free_bytes\":{free_json}}}",
             json::string(&info.name),
             parts.join(","),
             config.join(",")
         );
     } else {
-        let _ = writeln!(out, "Topic: {}\tPartitions: {}", info.name, info.partitions);
+        let _ = writeln!(
+            out,
+            "Topic: {}\tPartitions: {}\tFreeSpace: {free_text}",
+            info.name, info.partitions
+        );
         let config: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let _ = writeln!(out, "Config: {}", config.join(" "));
         for (p, s) in partitions.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "Partition: {p}\tLogStartOffset: {}\tLogEndOffset: {}\tSize: {} B\tSegments: {}",
+                "Partition: {p}\tLogStartOffset: {}\tLogEndOffset: {}\tSize: {} B\tSegments: {}\tCleanedUpTo: {}\tDirtyRatio: {:.2}",
                 s.log_start_offset,
                 s.log_end_offset,
                 s.size_bytes,
-                s.segments.len()
+                s.segments.len(),
+                s.cleaner_checkpoint,
+                s.dirty_ratio
             );
             for g in &s.segments {
                 let ts = if g.max_timestamp == i64::MIN {
@@ -143,4 +172,10 @@ fn describe(manager: &LogManager, topic: &str, as_json: bool) -> anyhow::Result<
     }
     print!("{out}");
     Ok(())
+}
+
+/// Bytes available to this user on the file system holding `dir`.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
 }

@@ -2,6 +2,7 @@
 //! would, as a real process on a temporary data directory.
 
 mod cli;
+mod compact;
 mod consume;
 mod dump;
 mod produce;

@@ -30,20 +30,9 @@ impl Env {
 
     /// Runs with `args` and `stdin`, returning the output.
     pub fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
-        let mut child = self
-            .cmd()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn logsync");
-        // A command that fails early stops reading: that is its answer, not
-        // the test's failure.
-        if let Err(e) = child.stdin.take().expect("stdin").write_all(stdin) {
-            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
-        }
-        child.wait_with_output().expect("wait")
+        let mut c = self.cmd();
+        c.args(args);
+        run_with_stdin(c, stdin)
     }
 
     /// Runs and asserts exit 0, returning stdout.
@@ -72,6 +61,22 @@ impl Env {
             .join(format!("{topic}-{partition}"))
             .join("00000000000000000000.log")
     }
+}
+
+/// Runs `cmd` with `stdin` fed to it, returning the output.
+pub fn run_with_stdin(mut cmd: Command, stdin: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn logsync");
+    // A command that fails early stops reading: that is its answer, not
+    // the test's failure.
+    if let Err(e) = child.stdin.take().expect("stdin").write_all(stdin) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+    }
+    child.wait_with_output().expect("wait")
 }
 
 /// The path as a `&str` for an argument list (temp paths are UTF-8).

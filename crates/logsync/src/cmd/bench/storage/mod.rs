@@ -8,6 +8,7 @@
 //! (another build, page-cache writeback) does not decide the ratio alone.
 
 mod append;
+mod clean;
 mod open;
 mod read;
 
@@ -55,7 +56,7 @@ impl Ctx {
 type BenchFn = fn(&Ctx) -> anyhow::Result<Vec<Row>>;
 
 /// The benchmarks, in the order they run: name, what it measures, function.
-const BENCHES: [(&str, &str, BenchFn); 6] = [
+const BENCHES: [(&str, &str, BenchFn); 10] = [
     (
         "append-batch",
         "1,000 x 100 B records per append, no fsync, vs write(2) of the same bytes",
@@ -85,6 +86,26 @@ const BENCHES: [(&str, &str, BenchFn); 6] = [
         "open",
         "Log::open of a 10 GiB log: clean, after crashes, with no checkpoint; vs stat of its files",
         open::open,
+    ),
+    (
+        "clean-10k-keys",
+        "the cleaner on 1M records of 100 B over 10k keys in 1 MiB segments, vs reading them",
+        clean::clean_10k_keys,
+    ),
+    (
+        "clean-1m-keys",
+        "the cleaner on 1M records with 1M distinct keys, vs reading them",
+        clean::clean_1m_keys,
+    ),
+    (
+        "clean-timestamp",
+        "the cleaner, timestamp strategy, 10k keys, 20% of records out of order, vs reading them",
+        clean::clean_timestamp,
+    ),
+    (
+        "retention",
+        "apply_retention deleting 1,000 segments after a reopen, vs unlinking as many files",
+        clean::retention,
     ),
 ];
 

@@ -1,0 +1,108 @@
+//! Retention (`cleanup.policy=delete`): whole segments leave the log by age
+//! (the newest record timestamp they hold, as in Kafka, never the file's
+//! mtime, which a copy or a restore changes) and by the partition's size.
+//! The active segment is never deleted.
+
+use std::sync::atomic::Ordering;
+
+use super::{Log, Writer, guard};
+use crate::error::Result;
+use crate::offset::{Offset, TimestampMs};
+
+/// What one retention run deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetentionReport {
+    /// Segments taken out of the log.
+    pub segments_deleted: usize,
+    /// Bytes of their `.log` files.
+    pub bytes_deleted: u64,
+    /// The log start offset afterwards.
+    pub log_start_offset: Offset,
+}
+
+/// Milliseconds since the Unix epoch by the system clock.
+#[must_use]
+pub fn now_ms() -> TimestampMs {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    TimestampMs(i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+impl Log {
+    /// Applies `retention.ms` and `retention.bytes` now (by the system
+    /// clock); does nothing unless `cleanup.policy` includes `delete`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Poisoned`], [`crate::Error::Closed`], I/O errors.
+    pub fn apply_retention(&self) -> Result<RetentionReport> {
+        self.apply_retention_at(now_ms())
+    }
+
+    /// Like [`Log::apply_retention`] with the current time given (tests
+    /// inject a clock here).
+    ///
+    /// # Errors
+    /// As [`Log::apply_retention`].
+    pub fn apply_retention_at(&self, now: TimestampMs) -> Result<RetentionReport> {
+        self.check_writable()?;
+        let mut w = guard(&self.writer);
+        self.check_writable()?;
+        self.retention_locked(&mut w, now)
+    }
+
+    /// Retention under the writer lock (also used by an append that met a
+    /// full disk).
+    pub(super) fn retention_locked(
+        &self,
+        w: &mut Writer,
+        now: TimestampMs,
+    ) -> Result<RetentionReport> {
+        let mut report = RetentionReport {
+            log_start_offset: self.log_start_offset(),
+            ..RetentionReport::default()
+        };
+        if !self.config.cleanup_policy.deletes() {
+            return Ok(report);
+        }
+        let segments = self.snapshot();
+        let Some((_active, sealed)) = segments.split_last() else {
+            return Ok(report);
+        };
+        let mut n = 0;
+        if let Some(ms) = self.config.retention_ms {
+            let limit = now.0.saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX));
+            for seg in sealed {
+                if seg.info()?.max_timestamp >= limit {
+                    break;
+                }
+                n += 1;
+            }
+        }
+        if let Some(max) = self.config.retention_bytes {
+            let total: u64 = segments.iter().skip(n).map(|s| s.size()).sum();
+            let mut excess = total.saturating_sub(max);
+            for seg in sealed.iter().skip(n) {
+                if seg.size() > excess {
+                    break;
+                }
+                excess -= seg.size();
+                n += 1;
+            }
+        }
+        let Some(first_kept) = segments.get(n).filter(|_| n > 0) else {
+            return Ok(report);
+        };
+        let new_start = first_kept
+            .base_offset()
+            .max(self.log_start.load(Ordering::Acquire));
+        let gone = self.delete_prefix_locked(w, new_start)?;
+        report.segments_deleted = gone.len();
+        report.bytes_deleted = gone.iter().map(|s| s.size()).sum();
+        report.log_start_offset = Offset(new_start);
+        if !gone.is_empty() {
+            tracing::info!(dir = %self.dir.display(), segments = gone.len(), bytes = report.bytes_deleted, log_start = new_start, "retention deleted segments");
+        }
+        Ok(report)
+    }
+}
