@@ -523,68 +523,56 @@ impl Log {
         let total_bytes: u64 = targets.iter().map(|s| s.size()).sum();
         let mut done_bytes = 0;
         let mut i = 0;
-        while i < targets.len() {
-            let first = targets.get(i).map_or(0, |s| s.base_offset());
-            let mut size = 0u64;
-            let mut j = i;
-            while let Some(seg) = targets.get(j) {
-                let next = seg.info()?.next_offset;
-                let fits = size + seg.size() <= u64::from(self.config.segment_bytes)
-                    && next - first <= i32::MAX as u64;
-                if j > i && !fits {
-                    break;
-                }
-                size += seg.size();
-                j += 1;
-            }
-            let group: Vec<Arc<Segment>> = targets
-                .get(i..j)
-                .unwrap_or_default()
-                .iter()
-                .map(|s| Arc::clone(s))
-                .collect();
-            let group_end = segments.get(j).map_or(u64::MAX, |s| s.base_offset());
-            if !self.clean_group(&group, group_end, pass)? {
+        while let Some(rest) = targets.get(i..).filter(|r| !r.is_empty()) {
+            let Some(taken) = self.clean_group(rest, segments, pass)? else {
                 return Ok(false);
-            }
-            done_bytes += size;
+            };
+            done_bytes += rest.iter().take(taken).map(|s| s.size()).sum::<u64>();
             (pass.progress)(CleanProgress {
                 pass: pass.report.passes + 1,
                 done_bytes,
                 total_bytes,
             });
-            i = j;
+            i += taken.max(1);
         }
         Ok(true)
     }
 
-    /// Cleans one group into a new segment and swaps it in.
+    /// Cleans the next group of `rest` (consecutive sealed segments whose
+    /// cleaned output fits in `segment.bytes`) into one new segment and swaps
+    /// it in. Returns how many segments the group took, or `None` if it was
+    /// abandoned because the log changed under it.
     fn clean_group(
         &self,
-        group: &[Arc<Segment>],
-        group_end: u64,
+        rest: &[&Arc<Segment>],
+        segments: &[Arc<Segment>],
         pass: &mut Pass<'_>,
-    ) -> Result<bool> {
-        let Some(first) = group.first() else {
-            return Ok(true);
+    ) -> Result<Option<usize>> {
+        let Some(first) = rest.first() else {
+            return Ok(Some(0));
         };
         let group_start = first.base_offset();
-        let sizes: Vec<u64> = group.iter().map(|s| s.size()).collect();
-        let written = self.write_group(group, group_start, pass);
-        let (new_base, changed) = match written {
+        let written = self.write_group(rest, group_start, pass);
+        let (taken, new_base, changed) = match written {
             Ok(x) => x,
             Err(e) => {
                 Manifest::abandon(self.fs.as_ref(), &self.dir, group_start);
                 return Err(e);
             }
         };
+        let group: Vec<Arc<Segment>> = rest.iter().take(taken).map(|s| Arc::clone(s)).collect();
+        let sizes: Vec<u64> = group.iter().map(|s| s.size()).collect();
+        let at_in_pass = segments.iter().position(|s| Arc::ptr_eq(s, first));
+        let group_end = at_in_pass
+            .and_then(|a| segments.get(a + taken))
+            .map_or(u64::MAX, |s| s.base_offset());
         if !changed && group.len() == 1 {
             Manifest::abandon(self.fs.as_ref(), &self.dir, group_start);
-            return Ok(true);
+            return Ok(Some(taken));
         }
         let mut w = guard(&self.writer);
         let current = self.snapshot();
-        let at = current.iter().position(|s| Arc::ptr_eq(s, first));
+        let at = current.iter().position(|s| Arc::ptr_eq(s, *first));
         let intact = at.is_some_and(|at| {
             current.len() > at + group.len()
                 && group.iter().zip(&sizes).enumerate().all(|(k, (g, &size))| {
@@ -597,7 +585,7 @@ impl Log {
             drop(w);
             tracing::info!(dir = %self.dir.display(), "log changed while cleaning; cleaned group abandoned");
             Manifest::abandon(self.fs.as_ref(), &self.dir, group_start);
-            return Ok(false);
+            return Ok(None);
         };
         let manifest = Manifest {
             group_start,
@@ -611,7 +599,7 @@ impl Log {
         // Committed: from here a failure leaves files that only the roll
         // forward at the next open can be sure of.
         let swapped = (|| -> Result<Vec<Arc<Segment>>> {
-            for seg in group {
+            for seg in &group {
                 seg.mark_deleted()?;
             }
             manifest.roll_forward(self.fs.as_ref(), &self.dir, false)?;
@@ -642,17 +630,17 @@ impl Log {
             self.write_checkpoint(&w.checkpoint)?;
             self.log_start.store(first_base, Ordering::Release);
         }
-        Ok(true)
+        Ok(Some(taken))
     }
 
     /// Writes the cleaned segment of a group. Returns its base (`None` if
     /// nothing was kept) and whether anything differs from the input.
     fn write_group(
         &self,
-        group: &[Arc<Segment>],
+        rest: &[&Arc<Segment>],
         group_start: u64,
         pass: &mut Pass<'_>,
-    ) -> Result<(Option<u64>, bool)> {
+    ) -> Result<(usize, Option<u64>, bool)> {
         let max = self.config.max_decompressed_bytes as usize;
         let strategy = self.config.compaction_strategy;
         let horizon = pass
@@ -661,7 +649,19 @@ impl Log {
         let mut out = CleanedWriter::create(self, group_start)?;
         let mut changed = false;
         let mut scratch = Vec::new();
-        for seg in group {
+        let mut taken = 0;
+        for seg in rest {
+            // The group goes on while what is written plus the whole next
+            // segment (an upper bound of its output) fits in a segment.
+            if taken > 0 {
+                let span = seg.info()?.next_offset.saturating_sub(group_start);
+                if out.size + seg.size() > u64::from(self.config.segment_bytes)
+                    || span > i32::MAX as u64
+                {
+                    break;
+                }
+            }
+            taken += 1;
             let corrupt = corrupt_in(seg);
             for_each_batch(seg, seg.base_offset(), |b| {
                 let h = *b.header();
@@ -746,9 +746,9 @@ impl Log {
                 Ok(ControlFlow::Continue(()))
             })?;
         }
-        changed |= out.stretched;
+        changed |= out.stretched || taken > 1;
         let new_base = out.finish(self, group_start)?;
         changed |= new_base != Some(group_start);
-        Ok((new_base, changed))
+        Ok((taken, new_base, changed))
     }
 }
