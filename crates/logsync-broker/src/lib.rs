@@ -1,9 +1,10 @@
 //! `logsync-broker`: the Kafka wire-protocol face of logsync.
 //!
-//! So far this is the protocol layer the server will stand on: [`codec`]
-//! decodes one request frame into a typed [`RequestBody`] and encodes one
-//! response frame; [`versions`] is the table of APIs and versions the broker
-//! advertises in ApiVersions, built from the request types it decodes. The
+//! [`server::serve`] runs the TCP server over a [`broker::Broker`] (the topics
+//! and open logs of a data directory); [`handlers`] answer each API;
+//! [`codec`] decodes one request frame into a typed [`RequestBody`] and
+//! encodes one response frame; [`versions`] is the table of API versions the
+//! codec supports, built from the request types it decodes. The
 //! wire messages are those of the `kafka-protocol` crate, in the workspace's
 //! patched copy that bounds every allocation by the bytes received.
 //!
@@ -37,7 +38,10 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
+pub mod broker;
 pub mod codec;
+pub mod handlers;
+pub mod server;
 pub mod versions;
 
 pub use codec::{

@@ -26,6 +26,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the broker: serve the data dir over the Kafka wire protocol.
+    Serve(ServeArgs),
     /// Create, list, describe, alter or delete topics.
     Topic(TopicArgs),
     /// Append each line of stdin to a topic as one record.
@@ -95,6 +97,27 @@ pub enum TopicAction {
         /// Topic name.
         topic: String,
     },
+}
+
+/// `logsync serve ...`
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the bound address is
+    /// printed as `listening on HOST:PORT`).
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub listen: std::net::SocketAddr,
+    /// `auto.create.topics.enable`: create unknown topics on Metadata and Produce.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub auto_create_topics: bool,
+    /// `num.partitions`: partitions of auto-created topics.
+    #[arg(long, default_value_t = 1)]
+    pub num_partitions: u32,
+    /// `max.connections`.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// `socket.request.max.bytes`: the largest request frame.
+    #[arg(long, default_value_t = 100 << 20)]
+    pub socket_request_max_bytes: u32,
 }
 
 /// `logsync compact ...`

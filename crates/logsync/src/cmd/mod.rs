@@ -8,6 +8,7 @@ mod format;
 mod json;
 mod partitioner;
 mod produce;
+mod serve;
 mod topic;
 
 use crate::Outcome;
@@ -17,6 +18,7 @@ use crate::cli::{Cli, Command};
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let data_dir = cli.data_dir;
     match cli.command {
+        Command::Serve(args) => serve::run(&data_dir, &args),
         Command::Topic(args) => topic::run(&data_dir, args),
         Command::Produce(args) => produce::run(&data_dir, args),
         Command::Consume(args) => consume::run(&data_dir, args),

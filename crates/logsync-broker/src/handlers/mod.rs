@@ -1,0 +1,88 @@
+//! One handler per API: each takes the decoded request body and returns the
+//! response body (or none, for Produce with `acks=0`).
+
+mod fetch;
+mod metadata;
+mod offsets;
+mod produce;
+mod topics;
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::StrBytes;
+use logsync_storage::Error as StorageError;
+
+use crate::broker::Broker;
+use crate::codec::{RequestBody, ResponseBody};
+
+/// The APIs this server answers; ApiVersions lists only these.
+pub const HANDLED: &[ApiKey] = &[
+    ApiKey::Produce,
+    ApiKey::Fetch,
+    ApiKey::ListOffsets,
+    ApiKey::Metadata,
+    ApiKey::ApiVersions,
+    ApiKey::CreateTopics,
+    ApiKey::DeleteTopics,
+];
+
+/// Runs the handler of `body`. `None`: send no response (acks=0).
+pub async fn handle(broker: &Arc<Broker>, version: i16, body: RequestBody) -> Option<ResponseBody> {
+    Some(match body {
+        RequestBody::ApiVersions(_) => metadata::api_versions().into(),
+        RequestBody::Metadata(req) => metadata::metadata(broker, &req).into(),
+        RequestBody::Produce(req) => return produce::produce(broker, req).await.map(Into::into),
+        RequestBody::Fetch(req) => fetch::fetch(broker, req).await.into(),
+        RequestBody::ListOffsets(req) => offsets::list_offsets(broker, req).await.into(),
+        RequestBody::CreateTopics(req) => topics::create_topics(broker, &req).into(),
+        RequestBody::DeleteTopics(req) => topics::delete_topics(broker, &req, version).into(),
+        other => {
+            // Not advertised, so a well-behaved client never sends it; the
+            // server closes the connection on `None` from `is_handled`.
+            tracing::warn!(api = ?other.api_key(), "request for an API this server does not answer");
+            return None;
+        }
+    })
+}
+
+/// The ApiVersions body this server sends.
+#[must_use]
+pub fn api_versions_body() -> kafka_protocol::messages::api_versions_response::ApiVersionsResponse {
+    metadata::api_versions()
+}
+
+/// Whether the server answers `api_key`.
+#[must_use]
+pub fn is_handled(api_key: ApiKey) -> bool {
+    HANDLED.contains(&api_key)
+}
+
+/// The Kafka error code for a storage error.
+#[must_use]
+pub fn error_code(e: &StorageError) -> i16 {
+    let err = match e {
+        StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        StorageError::RecordTooLarge { .. } => ResponseError::MessageTooLarge,
+        StorageError::InvalidBatch(_) => ResponseError::CorruptMessage,
+        StorageError::MissingKey { .. } => ResponseError::InvalidRecord,
+        StorageError::UnknownTopic(_) | StorageError::UnknownPartition { .. } => {
+            ResponseError::UnknownTopicOrPartition
+        }
+        StorageError::InvalidTopic { .. } => ResponseError::InvalidTopicException,
+        StorageError::TopicExists(_) => ResponseError::TopicAlreadyExists,
+        StorageError::InvalidConfig { .. } => ResponseError::InvalidConfig,
+        StorageError::DiskFull { .. }
+        | StorageError::Corrupt { .. }
+        | StorageError::Poisoned { .. }
+        | StorageError::Io { .. } => ResponseError::KafkaStorageError,
+        _ => ResponseError::UnknownServerError,
+    };
+    err.code()
+}
+
+/// An error message for a response field.
+fn message(e: &StorageError) -> Option<StrBytes> {
+    Some(StrBytes::from_string(e.to_string()))
+}

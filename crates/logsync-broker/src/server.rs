@@ -1,0 +1,198 @@
+//! The TCP server: accepts connections (at most `max.connections`), reads
+//! size-prefixed frames with bounded sizes, answers requests in order, and
+//! shuts down gracefully: stop accepting, let each connection finish the
+//! request it is in, close every log cleanly.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::ApiKey;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::broker::{Broker, BrokerConfig};
+use crate::codec::{self, DecodeError, FRAME_SIZE_BYTES, ResponseBody};
+use crate::handlers;
+
+/// How long shutdown waits for connections to finish their request.
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Binding or accepting failed.
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The data directory could not be opened or closed.
+    #[error(transparent)]
+    Storage(#[from] logsync_storage::Error),
+}
+
+/// Runs a broker until `shutdown` resolves. `on_listening` is called with the
+/// bound address once connections are accepted.
+///
+/// # Errors
+/// [`ServeError`] when binding fails or the logs cannot be opened or closed.
+pub async fn serve(
+    config: BrokerConfig,
+    on_listening: impl FnOnce(SocketAddr),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let addr = config.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Listen { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| ServeError::Listen { addr, source })?;
+    let broker = {
+        let opening = config.clone();
+        tokio::task::spawn_blocking(move || Broker::open(opening, bound))
+            .await
+            .map_err(|e| {
+                logsync_storage::Error::io("open", &config.data_dir, std::io::Error::other(e))
+            })??
+    };
+    let broker = Arc::new(broker);
+    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    on_listening(bound);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                    tracing::warn!(%peer, limit = config.max_connections, "connection refused: max.connections reached");
+                    drop(stream);
+                    continue;
+                };
+                let broker = Arc::clone(&broker);
+                let stop = stop_rx.clone();
+                connections.spawn(async move {
+                    if let Err(e) = connection(&broker, stream, stop).await {
+                        tracing::info!(%peer, error = %e, "connection closed");
+                    }
+                    drop(slot);
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    tracing::info!("shutting down: no new connections; finishing requests in flight");
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(DRAIN, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("connections still busy after {DRAIN:?}; closing anyway");
+        connections.abort_all();
+    }
+    let closing = Arc::clone(&broker);
+    tokio::task::spawn_blocking(move || closing.close())
+        .await
+        .map_err(|e| {
+            logsync_storage::Error::io("close", &config.data_dir, std::io::Error::other(e))
+        })??;
+    tracing::info!("all logs closed cleanly");
+    Ok(())
+}
+
+/// Why a connection was closed by the server.
+#[derive(Debug, thiserror::Error)]
+enum ConnectionError {
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("bad request: {0}")]
+    Decode(#[from] DecodeError),
+    #[error("request for api {0:?}, which this server does not answer")]
+    NotHandled(ApiKey),
+    #[error("encoding the response: {0}")]
+    Encode(#[from] codec::EncodeError),
+}
+
+/// Serves one connection until the peer closes it, it misbehaves, or the
+/// server stops (between requests).
+async fn connection(
+    broker: &Arc<Broker>,
+    mut stream: TcpStream,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), ConnectionError> {
+    stream.set_nodelay(true)?;
+    let mut first = true;
+    let mut out = BytesMut::new();
+    loop {
+        let mut prefix = [0u8; FRAME_SIZE_BYTES];
+        tokio::select! {
+            read = stream.read_exact(&mut prefix) => match read {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(e.into()),
+            },
+            _ = stop.changed() => return Ok(()),
+        }
+        // Until a connection has sent one valid request it gets a much
+        // smaller frame limit: a stray or hostile peer cannot make the
+        // server buffer 100 MiB.
+        let max = if first {
+            broker.config.first_request_max_bytes
+        } else {
+            broker.config.max_request_bytes
+        };
+        let len = codec::read_frame_size(prefix, max)?;
+        let mut frame = BytesMut::zeroed(len);
+        stream.read_exact(&mut frame).await?;
+        let request = match codec::decode_request(frame.freeze()) {
+            Ok(r) => r,
+            Err(DecodeError::UnsupportedVersion {
+                api_key: ApiKey::ApiVersions,
+                correlation_id,
+                ..
+            }) => {
+                // Answer in v0 with the versions we have, as Kafka does, so
+                // the client can retry with one of them.
+                let mut body = handlers::api_versions_body();
+                body.error_code = ResponseError::UnsupportedVersion.code();
+                out.clear();
+                codec::encode_response(&mut out, correlation_id, 0, &ResponseBody::from(body))?;
+                stream.write_all(&out).await?;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let api_key = request.api_key();
+        if !handlers::is_handled(api_key) {
+            return Err(ConnectionError::NotHandled(api_key));
+        }
+        first = false;
+        let version = request.api_version();
+        let correlation_id = request.correlation_id();
+        if let Some(body) = handlers::handle(broker, version, request.body).await {
+            out.clear();
+            codec::encode_response(&mut out, correlation_id, version, &body)?;
+            stream.write_all(&out).await?;
+        }
+    }
+}
