@@ -170,6 +170,8 @@ pub struct DecodedRequest {
     pub header: RequestHeader,
     /// The request body.
     pub body: RequestBody,
+    /// Bytes after the body, ignored (Kafka ignores them too).
+    pub trailing_bytes: usize,
 }
 
 impl DecodedRequest {
@@ -288,20 +290,6 @@ pub enum DecodeError {
         #[source]
         source: BoxError,
     },
-    /// The body decoded, but bytes are left over after it.
-    #[error(
-        "{trailing} trailing bytes after {api_key:?} v{api_version} request (correlation id {correlation_id})"
-    )]
-    TrailingBytes {
-        /// The request's API.
-        api_key: ApiKey,
-        /// The request's version.
-        api_version: i16,
-        /// The request's correlation id.
-        correlation_id: i32,
-        /// Bytes left over.
-        trailing: usize,
-    },
 }
 
 impl DecodeError {
@@ -313,8 +301,7 @@ impl DecodeError {
             Self::UnknownApiKey { correlation_id, .. }
             | Self::UnsupportedVersion { correlation_id, .. }
             | Self::Truncated { correlation_id, .. }
-            | Self::Malformed { correlation_id, .. }
-            | Self::TrailingBytes { correlation_id, .. } => Some(*correlation_id),
+            | Self::Malformed { correlation_id, .. } => Some(*correlation_id),
         }
     }
 }
@@ -480,15 +467,15 @@ pub fn decode_request(mut frame: Bytes) -> Result<DecodedRequest, DecodeError> {
         Some(Err(error)) => return Err(failed(FramePart::Body, error)),
         None => return Err(unknown),
     };
-    if !frame.is_empty() {
-        return Err(DecodeError::TrailingBytes {
-            api_key,
-            api_version,
-            correlation_id,
-            trailing: frame.len(),
-        });
-    }
-    Ok(DecodedRequest { header, body })
+    // Bytes after the body are ignored, as Kafka does: librdkafka 2.16
+    // sends three of them after a Metadata v13 body, and its admin client
+    // cannot work without Metadata.
+    let trailing_bytes = frame.len();
+    Ok(DecodedRequest {
+        header,
+        body,
+        trailing_bytes,
+    })
 }
 
 /// Appends one response frame to `out`: the size prefix, the response header
@@ -644,18 +631,12 @@ mod tests {
     }
 
     #[test]
-    fn bytes_after_the_body_are_trailing() {
+    fn bytes_after_the_body_are_counted_and_ignored() {
         let mut bytes = BytesMut::from(&api_versions_v0(5)[..]);
         bytes.put_slice(b"xyz");
-        let error = decode_request(bytes.freeze()).expect_err("trailing");
-        assert!(matches!(
-            error,
-            DecodeError::TrailingBytes {
-                api_key: ApiKey::ApiVersions,
-                trailing: 3,
-                ..
-            }
-        ));
+        let request = decode_request(bytes.freeze()).expect("trailing bytes are ignored");
+        assert!(matches!(request.body, RequestBody::ApiVersions(_)));
+        assert_eq!(request.trailing_bytes, 3);
     }
 
     #[test]

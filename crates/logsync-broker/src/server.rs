@@ -183,6 +183,14 @@ async fn connection(
             Err(e) => return Err(e.into()),
         };
         let api_key = request.api_key();
+        if request.trailing_bytes > 0 {
+            tracing::debug!(
+                ?api_key,
+                version = request.api_version(),
+                trailing = request.trailing_bytes,
+                "ignoring bytes after the request body"
+            );
+        }
         if !handlers::is_handled(api_key) {
             return Err(ConnectionError::NotHandled(api_key));
         }
