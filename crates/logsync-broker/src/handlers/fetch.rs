@@ -125,21 +125,76 @@ fn read_one(
         .partition(topic, partition)
         .map_err(|e| (error_code(&e), -1, -1))?;
     let log = &part.log;
-    let hw = log.log_end_offset().0 as i64;
+    // Only durable records are served (see `Log::high_watermark`).
+    let hw = log.high_watermark().0;
     let start = log.log_start_offset().0 as i64;
     let Ok(offset) = u64::try_from(offset) else {
-        return Err((ResponseError::OffsetOutOfRange.code(), hw, start));
+        return Err((ResponseError::OffsetOutOfRange.code(), hw as i64, start));
     };
+    if offset >= hw && offset <= log.log_end_offset().0 {
+        return Ok(Read {
+            records: Bytes::new(),
+            high_watermark: hw as i64,
+            log_start: start,
+        });
+    }
     match log.read(Offset(offset), max_bytes) {
         Ok(r) => Ok(Read {
-            records: r.bytes,
-            high_watermark: r.log_end_offset.0 as i64,
+            records: below(r.bytes, hw),
+            high_watermark: hw as i64,
             log_start: r.log_start_offset.0 as i64,
         }),
-        Err(e @ StorageError::OffsetOutOfRange { .. }) => Err((error_code(&e), hw, start)),
+        Err(e @ StorageError::OffsetOutOfRange { .. }) => Err((error_code(&e), hw as i64, start)),
         Err(e) => {
             tracing::error!(topic, partition, offset, error = %e, "fetch read failed");
-            Err((error_code(&e), hw, start))
+            Err((error_code(&e), hw as i64, start))
         }
+    }
+}
+
+/// The whole batches of `bytes` that end below `hw`.
+fn below(bytes: Bytes, hw: u64) -> Bytes {
+    let mut keep = 0usize;
+    while let Some(rest) = bytes.get(keep..).filter(|r| !r.is_empty()) {
+        match logsync_storage::batch::parse_header_complete(rest) {
+            Ok(h) if h.last_offset() < hw => keep += h.total_size() as usize,
+            _ => break,
+        }
+    }
+    bytes.slice(..keep)
+}
+
+#[cfg(test)]
+mod tests {
+    use logsync_storage::batch::{BatchSpec, encode_batch};
+    use logsync_storage::{Record, TimestampMs};
+
+    use super::*;
+
+    #[test]
+    fn only_batches_below_the_high_watermark_are_served() {
+        let mut bytes = Vec::new();
+        for base in [0u64, 2, 4] {
+            let spec = BatchSpec {
+                base_offset: base,
+                ..BatchSpec::default()
+            };
+            let records = [
+                Record::new(None, b"a", TimestampMs(1)),
+                Record::new(None, b"b", TimestampMs(1)),
+            ];
+            encode_batch(&mut bytes, &spec, &records).expect("encode");
+        }
+        let all = Bytes::from(bytes);
+        let one = all.len() / 3;
+        assert_eq!(below(all.clone(), 6).len(), all.len());
+        assert_eq!(
+            below(all.clone(), 5).len(),
+            2 * one,
+            "the batch 4..=5 is not durable"
+        );
+        assert_eq!(below(all.clone(), 4).len(), 2 * one);
+        assert_eq!(below(all.clone(), 1).len(), 0);
+        assert_eq!(below(all, 0).len(), 0);
     }
 }

@@ -232,6 +232,21 @@ impl Log {
         Offset(self.log_end.load(Ordering::Acquire))
     }
 
+    /// The offset below which records may be served to consumers: under
+    /// `FsyncPolicy::EveryBatch`, what has been fsynced (a record readable
+    /// but not yet durable could vanish in a crash after a consumer saw it);
+    /// under the other policies, which promise no durability, the log end.
+    #[must_use]
+    pub fn high_watermark(&self) -> Offset {
+        let end = self.log_end.load(Ordering::Acquire);
+        match self.config.fsync {
+            crate::config::FsyncPolicy::EveryBatch => {
+                Offset(guard(&self.sync).synced_upto.min(end))
+            }
+            _ => Offset(end),
+        }
+    }
+
     fn snapshot(&self) -> Arc<Vec<Arc<Segment>>> {
         self.segments.load_full()
     }
