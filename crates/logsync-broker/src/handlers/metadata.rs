@@ -6,7 +6,7 @@ use kafka_protocol::messages::metadata_request::MetadataRequest;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponse, MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use kafka_protocol::messages::{BrokerId, TopicName};
+use kafka_protocol::messages::{ApiKey, BrokerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use logsync_storage::TopicInfo;
 
@@ -15,11 +15,22 @@ use crate::broker::Broker;
 use crate::versions;
 
 /// The handled APIs with the versions the codec supports.
+///
+/// Produce is listed from v0 although v0–2 are refused (the connection is
+/// closed, as for any unsupported version): librdkafka 2.0.2 (Debian's kcat)
+/// compresses with gzip, snappy or lz4 only when the broker lists Produce
+/// v0, and otherwise sends such batches uncompressed. Kafka 4 does the same
+/// (KAFKA-18659). A client always picks the highest common version, v3+.
 pub fn api_versions() -> ApiVersionsResponse {
     let mut response = versions::api_versions_response();
     response
         .api_keys
         .retain(|k| HANDLED.iter().any(|h| *h as i16 == k.api_key));
+    for k in &mut response.api_keys {
+        if k.api_key == ApiKey::Produce as i16 {
+            k.min_version = 0;
+        }
+    }
     response
 }
 
