@@ -748,3 +748,75 @@ fn a_topic_created_by_the_cli_serves_all_its_partitions() {
     assert_eq!(lines, ["0 0 p0", "1 0 p1", "2 0 p2"]);
     server.stop();
 }
+
+/// The broker SIGKILLed while confluent-kafka produces with acks=all and the
+/// default `flush.policy=every-batch`, then restarted on the same data dir:
+/// every acknowledged record is consumed back exactly once (the client sends
+/// nothing twice: no retries), and nothing unknown appears.
+#[test]
+fn sigkill_during_acks_all_produce_loses_no_acknowledged_record() {
+    const COUNT: u32 = 400_000;
+    let (_tmp, data) = scratch();
+    let mut server = Server::start(&data);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/produce_acked.py");
+    let acked_file = tempfile::NamedTempFile::new().expect("acks file");
+    let mut producer = Command::new("python3")
+        .args([script, server.addr(), "crash", &COUNT.to_string()])
+        .stdout(Stdio::from(acked_file.reopen().expect("reopen")))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run python3 produce_acked.py (pip install confluent-kafka)");
+    // Kill once a good number of records have been acknowledged.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let acked = std::fs::read(acked_file.path()).map_or(0, |b| b.len());
+        if acked > 200_000 {
+            break;
+        }
+        if let Some(status) = producer.try_wait().expect("poll producer") {
+            let mut err = String::new();
+            if let Some(mut e) = producer.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            panic!("the producer ended early ({status}): {err}");
+        }
+        assert!(Instant::now() < deadline, "too few acks within 60 s");
+        thread::sleep(Duration::from_millis(20));
+    }
+    // SIGKILL, by the pid we spawned.
+    server.child.kill().expect("SIGKILL the broker");
+    let _ = server.child.wait();
+    let status = wait_bounded(&mut producer, Duration::from_secs(60));
+    if status.is_none() {
+        let _ = producer.kill();
+        let _ = producer.wait();
+    }
+    let acked: Vec<String> = String::from_utf8(std::fs::read(acked_file.path()).expect("acks"))
+        .expect("utf-8")
+        .lines()
+        .filter_map(|l| l.strip_prefix("ACK ").map(str::to_owned))
+        .collect();
+    assert!(acked.len() > 10_000, "{} acks", acked.len());
+    assert!(
+        acked.len() < COUNT as usize,
+        "the kill landed after the end"
+    );
+    drop(server);
+
+    let server = Server::start(&data);
+    let out = consume(&server, "crash", &["-f", "%s\n"]);
+    let text = String::from_utf8(out).expect("utf-8");
+    let mut seen = std::collections::HashSet::new();
+    for v in text.lines() {
+        assert!(v.starts_with('v'), "unknown record {v:?}");
+        assert!(seen.insert(v.to_owned()), "{v} consumed twice");
+    }
+    let missing: Vec<&String> = acked.iter().filter(|v| !seen.contains(*v)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged records lost, e.g. {:?}",
+        missing.len(),
+        missing.iter().take(5).collect::<Vec<_>>()
+    );
+    server.stop();
+}
