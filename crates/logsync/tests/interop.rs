@@ -820,3 +820,162 @@ fn sigkill_during_acks_all_produce_loses_no_acknowledged_record() {
     );
     server.stop();
 }
+
+/// Resident set size of a process, from /proc.
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .expect("VmRSS")
+}
+
+fn connect(server: &Server) -> std::net::TcpStream {
+    let s = std::net::TcpStream::connect(server.addr()).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s
+}
+
+/// Whether the server closed the connection (EOF or reset) within the read
+/// timeout, after reading and dropping whatever it answered first.
+fn closed_by_server(s: &mut std::net::TcpStream) -> bool {
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false, // timed out: still open
+        }
+    }
+}
+
+fn framed(body: &[u8]) -> Vec<u8> {
+    let mut f = (body.len() as i32).to_be_bytes().to_vec();
+    f.extend_from_slice(body);
+    f
+}
+
+/// A Produce v3 request (acks=1) for one partition holding `batch`.
+fn produce_v3(topic: &str, batch: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&0i16.to_be_bytes()); // api key: Produce
+    b.extend_from_slice(&3i16.to_be_bytes()); // version
+    b.extend_from_slice(&77i32.to_be_bytes()); // correlation id
+    b.extend_from_slice(&4i16.to_be_bytes());
+    b.extend_from_slice(b"test"); // client id
+    b.extend_from_slice(&(-1i16).to_be_bytes()); // transactional id: null
+    b.extend_from_slice(&1i16.to_be_bytes()); // acks
+    b.extend_from_slice(&10_000i32.to_be_bytes()); // timeout
+    b.extend_from_slice(&1i32.to_be_bytes()); // one topic
+    b.extend_from_slice(&(topic.len() as i16).to_be_bytes());
+    b.extend_from_slice(topic.as_bytes());
+    b.extend_from_slice(&1i32.to_be_bytes()); // one partition
+    b.extend_from_slice(&0i32.to_be_bytes()); // partition 0
+    b.extend_from_slice(&(batch.len() as i32).to_be_bytes());
+    b.extend_from_slice(batch);
+    framed(&b)
+}
+
+/// Hostile and broken input: each bad connection is closed (or answered
+/// with an error), the server's memory stays bounded, 1,000 idle
+/// connections do not stop other clients, and the data is intact.
+#[test]
+fn bad_input_closes_that_connection_and_everything_else_goes_on() {
+    use logsync_storage::batch::{BatchSpec, encode_batch};
+    use logsync_storage::{Compression, Record, TimestampMs};
+
+    let (_tmp, data) = scratch();
+    let server = Server::start(&data);
+    let pid = server.child.id();
+    produce(&server, "ok", &[], b"before\n");
+
+    // Every hostile frame of the fuzz corpus, on its own connection.
+    let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/../logsync-broker/fuzz-corpus");
+    let mut hostile = 0;
+    for entry in std::fs::read_dir(corpus).expect("corpus") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        if !name.starts_with("hostile-") {
+            continue;
+        }
+        let frame = std::fs::read(&path).expect("frame");
+        let mut s = connect(&server);
+        s.write_all(&framed(&frame)).expect("send");
+        if name == "hostile-api-versions-v5.bin" {
+            // An unsupported ApiVersions version is answered (v0, error 35).
+            let mut head = [0u8; 10];
+            s.read_exact(&mut head).expect("an answer");
+            assert_eq!(
+                i16::from_be_bytes([head[8], head[9]]),
+                35,
+                "UNSUPPORTED_VERSION"
+            );
+            continue;
+        }
+        assert!(closed_by_server(&mut s), "{name}: connection left open");
+        hostile += 1;
+    }
+    assert!(hostile >= 15);
+
+    // Frame sizes: 2^31-1, negative, and a truncated frame.
+    for prefix in [i32::MAX, -1, 200 << 20] {
+        let mut s = connect(&server);
+        s.write_all(&prefix.to_be_bytes()).expect("send");
+        assert!(closed_by_server(&mut s), "size {prefix}");
+    }
+    let mut s = connect(&server);
+    s.write_all(&100i32.to_be_bytes()).expect("send");
+    s.write_all(&[0u8; 10]).expect("send");
+    s.shutdown(std::net::Shutdown::Write).expect("half close");
+    assert!(closed_by_server(&mut s), "truncated frame");
+
+    // A decompression bomb: 512 MiB of zeros in a few KiB of zstd.
+    let mut batch = Vec::new();
+    let bomb = vec![0u8; 512 << 20];
+    let spec = BatchSpec {
+        compression: Compression::Zstd,
+        ..BatchSpec::default()
+    };
+    encode_batch(
+        &mut batch,
+        &spec,
+        &[Record::new(None, &bomb, TimestampMs(1))],
+    )
+    .expect("encode");
+    drop(bomb);
+    assert!(batch.len() < 1 << 20, "the bomb is small on the wire");
+    let mut s = connect(&server);
+    s.write_all(&produce_v3("ok", &batch)).expect("send");
+    let mut size = [0u8; 4];
+    s.read_exact(&mut size).expect("a response");
+    let mut response = vec![0u8; i32::from_be_bytes(size) as usize];
+    s.read_exact(&mut response).expect("response body");
+    // correlation id, topics(1), name "ok", partitions(1), index 0, error code
+    let at = 4 + 4 + 2 + 2 + 4 + 4;
+    let code = i16::from_be_bytes([response[at], response[at + 1]]);
+    assert_eq!(
+        code, 2,
+        "CORRUPT_MESSAGE for a batch over max.decompressed.bytes"
+    );
+
+    // 1,000 idle connections, held open.
+    let idle: Vec<std::net::TcpStream> = (0..1_000).map(|_| connect(&server)).collect();
+    thread::sleep(Duration::from_millis(500));
+    let rss = rss_bytes(pid);
+    assert!(rss < 256 << 20, "server RSS {rss} bytes");
+
+    // Others keep working, and the data is as it was.
+    produce(&server, "ok", &[], b"after\n");
+    let got = consume(&server, "ok", &["-f", "%s\n"]);
+    assert_eq!(lossy(&got), "before\nafter\n");
+    drop(idle);
+    server.stop();
+}
