@@ -301,6 +301,22 @@ impl LogManager {
         Ok(info)
     }
 
+    /// Changes several config keys of a topic at once: all are checked
+    /// first, then stored together (applies at the next open, or through
+    /// [`crate::Log::set_config`] on an open log).
+    ///
+    /// # Errors
+    /// [`Error::UnknownTopic`], [`Error::InvalidConfig`] naming the first bad
+    /// key (nothing is stored then), I/O errors.
+    pub fn set_configs(&self, topic: &str, pairs: &[(String, String)]) -> Result<TopicInfo> {
+        let mut info = self.topic(topic)?;
+        for (k, v) in pairs {
+            info.config.set(k, v)?;
+        }
+        self.write_meta(&info)?;
+        Ok(info)
+    }
+
     /// Deletes a topic and all its data. Fails with [`Error::Locked`] while any
     /// partition is open elsewhere.
     ///

@@ -64,7 +64,7 @@ impl Log {
     /// [`Error::InvalidBatch`], [`Error::RecordTooLarge`], and as [`Log::append_records`].
     pub fn append(&self, batches: &[u8]) -> Result<AppendInfo> {
         self.check_writable()?;
-        let max_decompressed = self.config.max_decompressed_bytes as usize;
+        let max_decompressed = self.config.load().max_decompressed_bytes as usize;
         let mut headers = Vec::new();
         let mut pos = 0usize;
         while pos < batches.len() {
@@ -111,7 +111,7 @@ impl Log {
 
     /// A compacted topic refuses records without a key.
     fn check_keys(&self, keyless: u32) -> Result<()> {
-        let policy = self.config.cleanup_policy;
+        let policy = self.config.load().cleanup_policy;
         if keyless > 0 && policy.compacts() {
             return Err(Error::MissingKey {
                 records: keyless,
@@ -122,7 +122,7 @@ impl Log {
     }
 
     fn check_size(&self, size: u64) -> Result<()> {
-        let max = u64::from(self.config.max_message_bytes);
+        let max = u64::from(self.config.load().max_message_bytes);
         if size > max {
             return Err(Error::RecordTooLarge { size, max });
         }
@@ -143,7 +143,7 @@ impl Log {
         if size == 0 {
             return false;
         }
-        let c = &self.config;
+        let c = self.config.load();
         let index_full = (active.index_entries() + 2) * crate::index::TIME_ENTRY_BYTES
             > c.segment_index_bytes as usize;
         size + len > u64::from(c.segment_bytes)
@@ -163,7 +163,7 @@ impl Log {
         headers: &[BatchHeader],
     ) -> Result<(AppendInfo, u64, u64)> {
         match self.write_locked(w, buf, headers) {
-            Err(full @ Error::DiskFull { .. }) if self.config.cleanup_policy.deletes() => {
+            Err(full @ Error::DiskFull { .. }) if self.config.load().cleanup_policy.deletes() => {
                 let freed = self.retention_locked(w, super::now_ms())?;
                 tracing::warn!(dir = %self.dir.display(), segments = freed.segments_deleted, bytes = freed.bytes_deleted, "disk full on append; applied retention");
                 if freed.segments_deleted == 0 {
@@ -233,7 +233,7 @@ impl Log {
             max_timestamp: TimestampMs(max_ts),
             batches: headers.len() as u32,
         };
-        if let FsyncPolicy::IntervalMs(ms) = self.config.fsync
+        if let FsyncPolicy::IntervalMs(ms) = self.config.load().fsync
             && w.last_sync.elapsed().as_millis() >= u128::from(ms)
         {
             active
@@ -252,7 +252,7 @@ impl Log {
     /// After the writer lock is released: waits for durability if the policy
     /// asks for it.
     fn finish(&self, (info, next, epoch): (AppendInfo, u64, u64)) -> Result<AppendInfo> {
-        if self.config.fsync == FsyncPolicy::EveryBatch {
+        if self.config.load().fsync == FsyncPolicy::EveryBatch {
             self.wait_durable(next, epoch)?;
         }
         Ok(info)
@@ -341,7 +341,7 @@ impl Log {
         let final_time = w.builder.time_entry(old.last_time_entry());
         old.seal(final_time).map_err(|e| self.poison(e))?;
         let base = self.log_end.load(Ordering::Acquire);
-        let c = &self.config;
+        let c = self.config.load();
         let seg = match Segment::create(
             &self.fs,
             &self.dir,

@@ -105,7 +105,7 @@ impl CleanedWriter {
         Ok(CleanedWriter {
             file,
             path,
-            interval: log.config.index_interval_bytes,
+            interval: log.config.load().index_interval_bytes,
             buf: Vec::with_capacity(WRITE_CHUNK + (64 << 10)),
             flushed: 0,
             last: None,
@@ -258,7 +258,7 @@ impl Log {
         force: bool,
         progress: &mut dyn FnMut(CleanProgress),
     ) -> Result<CleanReport> {
-        let policy = self.config.cleanup_policy;
+        let policy = self.config.load().cleanup_policy;
         if !policy.compacts() {
             return Err(Error::InvalidConfig {
                 key: "cleanup.policy".into(),
@@ -297,8 +297,8 @@ impl Log {
                 break;
             }
             let mut map = KeyMap::new(
-                self.config.cleaner_dedupe_buffer_size,
-                self.config.compaction_strategy,
+                self.config.load().cleaner_dedupe_buffer_size,
+                self.config.load().compaction_strategy,
             );
             let map_end = if dirty {
                 self.build_map(&segments, from, end, &mut map)?
@@ -356,7 +356,7 @@ impl Log {
     /// # Errors
     /// I/O errors or corruption met while reading segment metadata.
     pub fn needs_cleaning_at(&self, now: TimestampMs) -> Result<bool> {
-        if !self.config.cleanup_policy.compacts() {
+        if !self.config.load().cleanup_policy.compacts() {
             return Ok(false);
         }
         let segments = self.snapshot();
@@ -402,7 +402,7 @@ impl Log {
             return Ok((from, from));
         };
         let mut end = active.base_offset();
-        let lag = self.config.min_compaction_lag_ms;
+        let lag = self.config.load().min_compaction_lag_ms;
         if lag > 0 {
             let limit = now.0.saturating_sub(i64::try_from(lag).unwrap_or(i64::MAX));
             for seg in sealed {
@@ -439,11 +439,11 @@ impl Log {
         end: u64,
         now: TimestampMs,
     ) -> Result<bool> {
-        if self.ratio(segments, from, end)? >= self.config.min_cleanable_dirty_ratio {
+        if self.ratio(segments, from, end)? >= self.config.load().min_cleanable_dirty_ratio {
             return Ok(true);
         }
         // max.compaction.lag.ms: the first dirty batch's timestamp.
-        let max_lag = i64::try_from(self.config.max_compaction_lag_ms).unwrap_or(i64::MAX);
+        let max_lag = i64::try_from(self.config.load().max_compaction_lag_ms).unwrap_or(i64::MAX);
         let holder = segments
             .partition_point(|s| s.base_offset() <= from)
             .saturating_sub(1);
@@ -464,7 +464,7 @@ impl Log {
         end: u64,
         map: &mut KeyMap,
     ) -> Result<u64> {
-        let max = self.config.max_decompressed_bytes as usize;
+        let max = self.config.load().max_decompressed_bytes as usize;
         let mut stop = end;
         for seg in segments.iter().filter(|s| s.base_offset() < end) {
             if seg.info()?.next_offset <= from {
@@ -501,7 +501,7 @@ impl Log {
         if stop == from {
             return Err(Error::InvalidConfig {
                 key: "cleaner.dedupe.buffer.size".into(),
-                value: self.config.cleaner_dedupe_buffer_size.to_string(),
+                value: self.config.load().cleaner_dedupe_buffer_size.to_string(),
                 reason: format!(
                     "too small for one batch of the log (room for {} keys)",
                     map.capacity()
@@ -609,7 +609,7 @@ impl Log {
                     &self.fs,
                     &self.dir,
                     base,
-                    self.config.index_interval_bytes,
+                    self.config.load().index_interval_bytes,
                 )?));
             }
             list.extend(
@@ -641,11 +641,11 @@ impl Log {
         group_start: u64,
         pass: &mut Pass<'_>,
     ) -> Result<(usize, Option<u64>, bool)> {
-        let max = self.config.max_decompressed_bytes as usize;
-        let strategy = self.config.compaction_strategy;
-        let horizon = pass
-            .now
-            .saturating_add(i64::try_from(self.config.delete_retention_ms).unwrap_or(i64::MAX));
+        let max = self.config.load().max_decompressed_bytes as usize;
+        let strategy = self.config.load().compaction_strategy;
+        let horizon = pass.now.saturating_add(
+            i64::try_from(self.config.load().delete_retention_ms).unwrap_or(i64::MAX),
+        );
         let mut out = CleanedWriter::create(self, group_start)?;
         let mut changed = false;
         let mut scratch = Vec::new();
@@ -655,7 +655,7 @@ impl Log {
             // segment (an upper bound of its output) fits in a segment.
             if taken > 0 {
                 let span = seg.info()?.next_offset.saturating_sub(group_start);
-                if out.size + seg.size() > u64::from(self.config.segment_bytes)
+                if out.size + seg.size() > u64::from(self.config.load().segment_bytes)
                     || span > i32::MAX as u64
                 {
                     break;

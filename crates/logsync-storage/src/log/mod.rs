@@ -134,7 +134,7 @@ impl SyncState {
 pub struct Log {
     dir: PathBuf,
     fs: Arc<dyn FileSystem>,
-    config: LogConfig,
+    config: ArcSwap<LogConfig>,
     segments: ArcSwap<Vec<Arc<Segment>>>,
     log_start: AtomicU64,
     log_end: AtomicU64,
@@ -214,10 +214,25 @@ impl Log {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// The configuration it was opened with.
+    /// The configuration in force.
     #[must_use]
-    pub fn config(&self) -> &LogConfig {
-        &self.config
+    pub fn config(&self) -> Arc<LogConfig> {
+        self.config.load_full()
+    }
+
+    /// Changes the configuration of the open log (Kafka's dynamic topic
+    /// config): retention, cleaning, flush and size limits apply from the
+    /// next operation; `segment.bytes` and the index settings from the next
+    /// segment. Keyless records already in a log that becomes compacted are
+    /// dropped by the cleaner.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if the values do not work together.
+    pub fn set_config(&self, config: LogConfig) -> Result<()> {
+        config.validate()?;
+        let _writer = guard(&self.writer);
+        self.config.store(Arc::new(config));
+        Ok(())
     }
 
     /// First offset readers can get.
@@ -239,7 +254,7 @@ impl Log {
     #[must_use]
     pub fn high_watermark(&self) -> Offset {
         let end = self.log_end.load(Ordering::Acquire);
-        match self.config.fsync {
+        match self.config.load().fsync {
             crate::config::FsyncPolicy::EveryBatch => {
                 Offset(guard(&self.sync).synced_upto.min(end))
             }
@@ -312,7 +327,7 @@ impl Log {
     /// # Errors
     /// As [`Log::flush`].
     pub fn flush_if_due(&self) -> Result<()> {
-        if let crate::config::FsyncPolicy::IntervalMs(ms) = self.config.fsync {
+        if let crate::config::FsyncPolicy::IntervalMs(ms) = self.config.load().fsync {
             let mut w = guard(&self.writer);
             if w.last_sync.elapsed().as_millis() >= u128::from(ms) {
                 self.check_writable()?;
@@ -393,7 +408,7 @@ impl Log {
             .map(|s| s.info())
             .collect::<Result<Vec<_>>>()?;
         let recovery_point = Offset(guard(&self.writer).checkpoint.recovery_point);
-        let dirty_ratio = if self.config.cleanup_policy.compacts() {
+        let dirty_ratio = if self.config.load().cleanup_policy.compacts() {
             self.dirty_ratio_at(now_ms())?
         } else {
             0.0

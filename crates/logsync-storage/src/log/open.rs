@@ -201,7 +201,7 @@ pub(super) fn open(dir: &Path, config: LogConfig, fs: Arc<dyn FileSystem>) -> Re
         closed: AtomicBool::new(false),
         cleaner: Mutex::new(cleaner_state),
         lock_file: Mutex::new(Some(lock_file)),
-        config,
+        config: ArcSwap::from_pointee(config),
     };
     log.write_checkpoint(&checkpoint)?;
     Ok(log)

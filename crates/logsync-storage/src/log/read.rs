@@ -104,7 +104,7 @@ impl Log {
     /// I/O errors or corruption.
     pub fn offset_for_timestamp(&self, timestamp: TimestampMs) -> Result<Option<Offset>> {
         let start = self.log_start.load(Ordering::Acquire);
-        let max_decompressed = self.config.max_decompressed_bytes as usize;
+        let max_decompressed = self.config.load().max_decompressed_bytes as usize;
         for seg in self.snapshot().iter() {
             let info = seg.info()?;
             if info.max_timestamp < timestamp.0 || info.next_offset <= start {
@@ -173,7 +173,7 @@ impl Records<'_> {
             self.done = true;
             return Ok(());
         }
-        let max = self.log.config.max_decompressed_bytes as usize;
+        let max = self.log.config.load().max_decompressed_bytes as usize;
         let corrupt = |kind| Error::Corrupt {
             path: self.log.dir.clone(),
             position: 0,

@@ -62,7 +62,7 @@ impl Log {
             log_start_offset: self.log_start_offset(),
             ..RetentionReport::default()
         };
-        if !self.config.cleanup_policy.deletes() {
+        if !self.config.load().cleanup_policy.deletes() {
             return Ok(report);
         }
         let segments = self.snapshot();
@@ -70,7 +70,7 @@ impl Log {
             return Ok(report);
         };
         let mut n = 0;
-        if let Some(ms) = self.config.retention_ms {
+        if let Some(ms) = self.config.load().retention_ms {
             let limit = now.0.saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX));
             for seg in sealed {
                 if seg.info()?.max_timestamp >= limit {
@@ -79,7 +79,7 @@ impl Log {
                 n += 1;
             }
         }
-        if let Some(max) = self.config.retention_bytes {
+        if let Some(max) = self.config.load().retention_bytes {
             let total: u64 = segments.iter().skip(n).map(|s| s.size()).sum();
             let mut excess = total.saturating_sub(max);
             for seg in sealed.iter().skip(n) {

@@ -147,7 +147,7 @@ impl Log {
             seg.truncate_to(plan)?;
         }
         if !gone.is_empty() {
-            seg.reactivate(self.config.segment_index_bytes)?;
+            seg.reactivate(self.config.load().segment_index_bytes)?;
             self.segments.store(Arc::new(kept.to_vec()));
         }
         let idx = seg.indexes()?;
@@ -158,7 +158,7 @@ impl Log {
             .map_or(size, |e| size - u64::from(e.position));
         w.builder = IndexBuilder::resume(
             seg.base_offset(),
-            self.config.index_interval_bytes,
+            self.config.load().index_interval_bytes,
             since,
             seg.max_timestamp_and_offset(),
         );

@@ -775,3 +775,36 @@ proptest! {
         run_model(CompactionStrategy::Timestamp, &ops);
     }
 }
+
+#[test]
+fn config_changes_apply_to_an_open_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::open(dir.path(), LogConfig::default()).expect("open");
+    log.append_records(&[Record::new(None, b"keyless", TimestampMs(1))])
+        .expect("a delete topic takes keyless records");
+    let mut compacted = LogConfig::default();
+    compacted.set("cleanup.policy", "compact").expect("set");
+    log.set_config(compacted).expect("set_config");
+    assert!(matches!(
+        log.append_records(&[Record::new(None, b"keyless", TimestampMs(1))]),
+        Err(Error::MissingKey { .. })
+    ));
+    log.append_records(&[kv(1, Some(b"v"), 2)]).expect("keyed");
+    log.roll_active().expect("roll");
+    let report = log.clean().expect("now cleanable");
+    assert_eq!(
+        report.keyless_dropped, 1,
+        "written before the change, dropped by the cleaner"
+    );
+    let mut bad = LogConfig::default();
+    bad.segment_bytes = 10;
+    assert!(matches!(
+        log.set_config(bad),
+        Err(Error::InvalidConfig { .. })
+    ));
+    assert_eq!(
+        log.config().cleanup_policy,
+        CleanupPolicy::Compact,
+        "unchanged"
+    );
+}
