@@ -11,6 +11,8 @@ use logsync_storage::maintenance::{Maintenance, Schedule};
 use logsync_storage::{Error as StorageError, Log, LogConfig, LogManager, TopicInfo};
 use tokio::sync::watch;
 
+use crate::groups::{GroupConfig, GroupCoordinator};
+
 /// Settings of a broker (Kafka's key names in the docs; the TOML file and
 /// the `serve` flags fill this).
 #[derive(Debug, Clone)]
@@ -33,6 +35,9 @@ pub struct BrokerConfig {
     pub topic_defaults: LogConfig,
     /// `node.id` served in Metadata.
     pub node_id: i32,
+    /// `advertised.listeners`: the address clients are told to connect to
+    /// (default: the bound address).
+    pub advertised: Option<SocketAddr>,
 }
 
 impl BrokerConfig {
@@ -49,6 +54,7 @@ impl BrokerConfig {
             default_partitions: 1,
             topic_defaults: LogConfig::default(),
             node_id: 0,
+            advertised: None,
         }
     }
 }
@@ -58,6 +64,9 @@ impl BrokerConfig {
 pub struct Partition {
     /// Its log.
     pub log: Arc<Log>,
+    /// Idempotent producers' sequence state, rebuilt from the log on first
+    /// use; the lock also orders check-then-append of idempotent batches.
+    pub producers: tokio::sync::Mutex<Option<crate::producers::PartitionProducers>>,
 }
 
 /// The broker's shared state.
@@ -73,6 +82,11 @@ pub struct Broker {
     /// Bumped after every append: fetches waiting for data watch it.
     appended: watch::Sender<u64>,
     maintenance: Maintenance,
+    /// Producer ids for InitProducerId.
+    pub producer_ids: crate::producers::ProducerIds,
+    /// Consumer groups and their committed offsets (replayed from
+    /// `__consumer_offsets` by [`Broker::open`]).
+    pub groups: Arc<GroupCoordinator>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -80,12 +94,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Broker {
-    /// Loads the topics of the data directory (partitions open on first use).
+    /// Loads the topics of the data directory (partitions open on first use)
+    /// and the committed offsets of consumer groups (creating the internal
+    /// topic `__consumer_offsets` if missing). Blocking.
     ///
     /// # Errors
-    /// The data directory cannot be read, or the maintenance thread not started.
+    /// The data directory cannot be read, the maintenance thread not
+    /// started, or the offsets topic not created or read.
     pub fn open(config: BrokerConfig, advertised: SocketAddr) -> Result<Broker, StorageError> {
         let manager = LogManager::new(&config.data_dir);
+        let config_dir = config.data_dir.clone();
         let topics = manager
             .topics()?
             .into_iter()
@@ -93,7 +111,7 @@ impl Broker {
             .collect();
         let maintenance = Maintenance::start(Schedule::default())
             .map_err(|e| StorageError::io("start maintenance thread for", &config.data_dir, e))?;
-        Ok(Broker {
+        let broker = Broker {
             config,
             advertised,
             manager,
@@ -101,7 +119,12 @@ impl Broker {
             partitions: Mutex::new(HashMap::new()),
             appended: watch::channel(0).0,
             maintenance,
-        })
+            producer_ids: crate::producers::ProducerIds::open(&config_dir)
+                .map_err(|e| StorageError::io("read", config_dir.join(".producer-ids"), e))?,
+            groups: Arc::new(GroupCoordinator::new(GroupConfig::default())),
+        };
+        broker.groups.offsets().load(&broker)?;
+        Ok(broker)
     }
 
     /// A topic's metadata, if it exists.
@@ -220,9 +243,39 @@ impl Broker {
         }
         let log = Arc::new(self.manager.open_partition(topic, p)?);
         self.maintenance.add(Arc::clone(&log));
-        let part = Arc::new(Partition { log });
+        let part = Arc::new(Partition {
+            log,
+            producers: tokio::sync::Mutex::new(None),
+        });
         parts.insert((topic.to_owned(), p), Arc::clone(&part));
         Ok(part)
+    }
+
+    /// Changes topic configs: stored in the topic's properties and applied
+    /// to its open partitions at once.
+    ///
+    /// # Errors
+    /// [`StorageError::UnknownTopic`], [`StorageError::InvalidConfig`], I/O errors.
+    pub fn alter_topic_config(
+        &self,
+        topic: &str,
+        pairs: &[(String, String)],
+    ) -> Result<(), StorageError> {
+        let info = self.manager.set_configs(topic, pairs)?;
+        let open: Vec<Arc<Partition>> = lock(&self.partitions)
+            .iter()
+            .filter(|((t, _), _)| t == topic)
+            .map(|(_, p)| Arc::clone(p))
+            .collect();
+        for p in open {
+            p.log.set_config(info.config.clone())?;
+        }
+        tracing::info!(topic, changes = ?pairs, "altered topic config");
+        self.topics
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(info.name.clone(), info);
+        Ok(())
     }
 
     /// Wakes fetches waiting for new data.

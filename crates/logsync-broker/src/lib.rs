@@ -2,6 +2,8 @@
 //!
 //! [`server::serve`] runs the TCP server over a [`broker::Broker`] (the topics
 //! and open logs of a data directory); [`handlers`] answer each API;
+//! [`groups`] coordinates consumer groups and keeps their committed offsets
+//! in the compacted internal topic `__consumer_offsets`;
 //! [`codec`] decodes one request frame into a typed [`RequestBody`] and
 //! encodes one response frame; [`versions`] is the table of API versions the
 //! codec supports, built from the request types it decodes. The
@@ -40,7 +42,9 @@
 
 pub mod broker;
 pub mod codec;
+pub mod groups;
 pub mod handlers;
+pub mod producers;
 pub mod server;
 pub mod versions;
 

@@ -58,7 +58,8 @@ pub async fn serve(
         .map_err(|source| ServeError::Listen { addr, source })?;
     let broker = {
         let opening = config.clone();
-        tokio::task::spawn_blocking(move || Broker::open(opening, bound))
+        let advertised = opening.advertised.unwrap_or(bound);
+        tokio::task::spawn_blocking(move || Broker::open(opening, advertised))
             .await
             .map_err(|e| {
                 logsync_storage::Error::io("open", &config.data_dir, std::io::Error::other(e))

@@ -106,6 +106,10 @@ pub struct ServeArgs {
     /// printed as `listening on HOST:PORT`).
     #[arg(long, default_value = "127.0.0.1:9092")]
     pub listen: std::net::SocketAddr,
+    /// `advertised.listeners`: the address Metadata tells clients to use
+    /// (default: the listening address).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertised_listener: Option<std::net::SocketAddr>,
     /// `auto.create.topics.enable`: create unknown topics on Metadata and Produce.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub auto_create_topics: bool,

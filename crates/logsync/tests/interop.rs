@@ -12,6 +12,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::Mutex;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -48,11 +49,17 @@ impl Server {
     /// Spawns `logsync --data-dir DATA_DIR serve --listen 127.0.0.1:0` and
     /// waits (bounded) for its one stdout line `listening on 127.0.0.1:PORT`.
     fn start(data_dir: &Path) -> Server {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// As [`Server::start`], with more `serve` arguments.
+    fn start_with(data_dir: &Path, extra: &[&str]) -> Server {
         let stderr = tempfile::NamedTempFile::new().expect("stderr file");
         let mut child = Command::new(BIN)
             .arg("--data-dir")
             .arg(data_dir)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .env_remove("LOGSYNC_DATA_DIR")
             .env("LOGSYNC_LOG", "info")
             .stdin(Stdio::null())
@@ -977,5 +984,153 @@ fn bad_input_closes_that_connection_and_everything_else_goes_on() {
     let got = consume(&server, "ok", &["-f", "%s\n"]);
     assert_eq!(lossy(&got), "before\nafter\n");
     drop(idle);
+    server.stop();
+}
+
+/// A TCP proxy on loopback in front of the broker that loses the first
+/// Produce response: it closes the client's connection instead of passing
+/// the response on, after the broker has appended the batch.
+struct LossyProxy {
+    addr: String,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl LossyProxy {
+    fn bind() -> (std::net::TcpListener, String) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let addr = listener.local_addr().expect("addr").to_string();
+        (listener, addr)
+    }
+
+    fn start(listener: std::net::TcpListener, addr: String, upstream: String) -> LossyProxy {
+        use std::sync::Arc;
+        use std::sync::atomic::AtomicBool;
+        let dropped = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        listener.set_nonblocking(true).expect("nonblocking");
+        let (d, st) = (Arc::clone(&dropped), Arc::clone(&stop));
+        thread::spawn(move || {
+            while !st.load(std::sync::atomic::Ordering::Acquire) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        client.set_nonblocking(false).expect("blocking");
+                        let server = std::net::TcpStream::connect(&upstream).expect("upstream");
+                        Self::pump(client, server, Arc::clone(&d));
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        LossyProxy {
+            addr,
+            dropped,
+            stop,
+        }
+    }
+
+    fn read_frame(s: &mut std::net::TcpStream) -> Option<Vec<u8>> {
+        let mut size = [0u8; 4];
+        s.read_exact(&mut size).ok()?;
+        let len = usize::try_from(i32::from_be_bytes(size)).ok()?;
+        let mut frame = vec![0u8; len];
+        s.read_exact(&mut frame).ok()?;
+        let mut whole = size.to_vec();
+        whole.extend_from_slice(&frame);
+        Some(whole)
+    }
+
+    fn pump(
+        client: std::net::TcpStream,
+        server: std::net::TcpStream,
+        dropped: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        use std::sync::atomic::Ordering;
+        let produce_ids = std::sync::Arc::new(Mutex::new(std::collections::HashSet::new()));
+        let (mut c_in, mut c_out) = (client.try_clone().expect("clone"), client);
+        let (mut s_in, mut s_out) = (server.try_clone().expect("clone"), server);
+        let ids = std::sync::Arc::clone(&produce_ids);
+        thread::spawn(move || {
+            while let Some(frame) = Self::read_frame(&mut c_in) {
+                if frame.get(4..6) == Some(&[0, 0]) {
+                    let id = frame
+                        .get(8..12)
+                        .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                    ids.lock().expect("ids").insert(id);
+                }
+                if s_out.write_all(&frame).is_err() {
+                    break;
+                }
+            }
+            let _ = s_out.shutdown(std::net::Shutdown::Both);
+        });
+        thread::spawn(move || {
+            while let Some(frame) = Self::read_frame(&mut s_in) {
+                let id = frame
+                    .get(4..8)
+                    .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                let is_produce = produce_ids.lock().expect("ids").contains(&id);
+                if is_produce && !dropped.swap(true, Ordering::AcqRel) {
+                    // Lose it: the batch is in the log, the client never hears.
+                    let _ = c_out.shutdown(std::net::Shutdown::Both);
+                    let _ = s_in.shutdown(std::net::Shutdown::Both);
+                    return;
+                }
+                if c_out.write_all(&frame).is_err() {
+                    break;
+                }
+            }
+            let _ = c_out.shutdown(std::net::Shutdown::Both);
+        });
+    }
+}
+
+impl Drop for LossyProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// An idempotent producer whose first Produce response is lost retries the
+/// batch; the broker recognises the retry by its sequence numbers and
+/// acknowledges it with the original offset: every record is stored once.
+#[test]
+fn an_idempotent_producer_retrying_after_a_lost_response_creates_no_duplicates() {
+    const COUNT: usize = 2_000;
+    let (_tmp, data) = scratch();
+    let (listener, proxy_addr) = LossyProxy::bind();
+    let server = Server::start_with(&data, &["--advertised-listener", &proxy_addr]);
+    let proxy = LossyProxy::start(listener, proxy_addr, server.addr().to_owned());
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/py/produce_idempotent.py"
+    );
+    let mut producer = Command::new("python3")
+        .args([script, &proxy.addr, "idem", &COUNT.to_string()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run python3 produce_idempotent.py (pip install confluent-kafka)");
+    let status = wait_bounded(&mut producer, Duration::from_secs(90));
+    let Some(status) = status else {
+        let _ = producer.kill();
+        let _ = producer.wait();
+        panic!("the idempotent producer did not finish");
+    };
+    let mut err = String::new();
+    if let Some(mut e) = producer.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    assert!(status.success(), "producer failed: {err}");
+    assert!(
+        proxy.dropped.load(std::sync::atomic::Ordering::Acquire),
+        "the proxy lost a response"
+    );
+    let out = consume(&server, "idem", &["-f", "%s\n"]);
+    let text = lossy(&out);
+    let values: Vec<&str> = text.lines().collect();
+    let unique: std::collections::HashSet<&str> = values.iter().copied().collect();
+    assert_eq!(unique.len(), COUNT, "every record is there");
+    assert_eq!(values.len(), COUNT, "and none twice");
+    drop(proxy);
     server.stop();
 }

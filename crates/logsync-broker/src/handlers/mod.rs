@@ -1,7 +1,10 @@
 //! One handler per API: each takes the decoded request body and returns the
 //! response body (or none, for Produce with `acks=0`).
 
+mod configs;
 mod fetch;
+mod groups;
+mod init_producer;
 mod metadata;
 mod offsets;
 mod produce;
@@ -23,9 +26,21 @@ pub const HANDLED: &[ApiKey] = &[
     ApiKey::Fetch,
     ApiKey::ListOffsets,
     ApiKey::Metadata,
+    ApiKey::OffsetCommit,
+    ApiKey::OffsetFetch,
+    ApiKey::FindCoordinator,
+    ApiKey::JoinGroup,
+    ApiKey::Heartbeat,
+    ApiKey::LeaveGroup,
+    ApiKey::SyncGroup,
+    ApiKey::DescribeGroups,
+    ApiKey::ListGroups,
     ApiKey::ApiVersions,
     ApiKey::CreateTopics,
     ApiKey::DeleteTopics,
+    ApiKey::InitProducerId,
+    ApiKey::DescribeConfigs,
+    ApiKey::IncrementalAlterConfigs,
 ];
 
 /// Runs the handler of `body`. `None`: send no response (acks=0).
@@ -38,6 +53,20 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, body: RequestBody) -> Op
         RequestBody::ListOffsets(req) => offsets::list_offsets(broker, req).await.into(),
         RequestBody::CreateTopics(req) => topics::create_topics(broker, &req).into(),
         RequestBody::DeleteTopics(req) => topics::delete_topics(broker, &req, version).into(),
+        RequestBody::InitProducerId(req) => init_producer::init_producer_id(broker, &req).into(),
+        RequestBody::DescribeConfigs(req) => configs::describe_configs(broker, &req).into(),
+        RequestBody::IncrementalAlterConfigs(req) => {
+            configs::incremental_alter_configs(broker, &req).into()
+        }
+        RequestBody::FindCoordinator(req) => groups::find_coordinator(broker, &req, version).into(),
+        RequestBody::JoinGroup(req) => groups::join_group(broker, req, version).await.into(),
+        RequestBody::SyncGroup(req) => groups::sync_group(broker, req, version).await.into(),
+        RequestBody::Heartbeat(req) => groups::heartbeat(broker, &req).into(),
+        RequestBody::LeaveGroup(req) => groups::leave_group(broker, &req, version).into(),
+        RequestBody::OffsetCommit(req) => groups::offset_commit(broker, req, version).await.into(),
+        RequestBody::OffsetFetch(req) => groups::offset_fetch(broker, &req, version).into(),
+        RequestBody::ListGroups(req) => groups::list_groups(broker, &req, version).into(),
+        RequestBody::DescribeGroups(req) => groups::describe_groups(broker, &req, version).into(),
         other => {
             // Not advertised, so a well-behaved client never sends it; the
             // server closes the connection on `None` from `is_handled`.

@@ -796,8 +796,10 @@ fn config_changes_apply_to_an_open_log() {
         report.keyless_dropped, 1,
         "written before the change, dropped by the cleaner"
     );
-    let mut bad = LogConfig::default();
-    bad.segment_bytes = 10;
+    let bad = LogConfig {
+        segment_bytes: 10,
+        ..LogConfig::default()
+    };
     assert!(matches!(
         log.set_config(bad),
         Err(Error::InvalidConfig { .. })
