@@ -38,6 +38,9 @@ pub struct BrokerConfig {
     /// `advertised.listeners`: the address clients are told to connect to
     /// (default: the bound address).
     pub advertised: Option<SocketAddr>,
+    /// `log.cleaner.backoff.ms` / `log.retention.check.interval.ms`: how
+    /// often retention and the cleaner look at each partition.
+    pub maintenance_interval: std::time::Duration,
 }
 
 impl BrokerConfig {
@@ -55,6 +58,7 @@ impl BrokerConfig {
             topic_defaults: LogConfig::default(),
             node_id: 0,
             advertised: None,
+            maintenance_interval: std::time::Duration::from_secs(15),
         }
     }
 }
@@ -109,8 +113,11 @@ impl Broker {
             .into_iter()
             .map(|t| (t.name.clone(), t))
             .collect();
-        let maintenance = Maintenance::start(Schedule::default())
-            .map_err(|e| StorageError::io("start maintenance thread for", &config.data_dir, e))?;
+        let maintenance = Maintenance::start(Schedule {
+            check_every: config.maintenance_interval,
+            ..Schedule::default()
+        })
+        .map_err(|e| StorageError::io("start maintenance thread for", &config.data_dir, e))?;
         let broker = Broker {
             config,
             advertised,

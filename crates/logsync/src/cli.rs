@@ -119,6 +119,10 @@ pub struct ServeArgs {
     /// `max.connections`.
     #[arg(long, default_value_t = 10_000)]
     pub max_connections: usize,
+    /// `log.cleaner.backoff.ms`: how often retention and the cleaner check
+    /// each partition.
+    #[arg(long, default_value_t = 15_000)]
+    pub log_cleaner_backoff_ms: u64,
     /// `socket.request.max.bytes`: the largest request frame.
     #[arg(long, default_value_t = 100 << 20)]
     pub socket_request_max_bytes: u32,

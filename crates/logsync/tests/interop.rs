@@ -1134,3 +1134,93 @@ fn an_idempotent_producer_retrying_after_a_lost_response_creates_no_duplicates()
     drop(proxy);
     server.stop();
 }
+
+/// Runs a Python test client, bounded in time; returns stdout, panics with
+/// stderr when it fails.
+fn python(script: &str, args: &[&str], timeout: Duration) -> String {
+    let path = format!("{}/tests/py/{script}", env!("CARGO_MANIFEST_DIR"));
+    let mut out = tempfile::tempfile().expect("stdout file");
+    let mut err = tempfile::tempfile().expect("stderr file");
+    let mut child = Command::new("python3")
+        .arg(&path)
+        .args(args)
+        .stdout(Stdio::from(out.try_clone().expect("clone")))
+        .stderr(Stdio::from(err.try_clone().expect("clone")))
+        .spawn()
+        .expect("run python3 (the interop tests need confluent-kafka and kafka-python)");
+    let status = wait_bounded(&mut child, timeout);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let (stdout, stderr) = (read_all(&mut out), read_all(&mut err));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{script} {args:?} failed ({status:?}):\n{}",
+        lossy(&stderr)
+    );
+    lossy(&stdout)
+}
+
+/// Two confluent-kafka consumers in one group share a two-partition topic,
+/// commit as they go and stop halfway; after a broker restart the group
+/// resumes from the committed offsets: every record once, none twice.
+#[test]
+fn a_consumer_group_resumes_from_committed_offsets_after_a_broker_restart() {
+    let (_tmp, data) = scratch();
+    let server = Server::start_with(&data, &["--num-partitions", "2"]);
+    let lines: Vec<u8> = (0..200)
+        .flat_map(|i| format!("key{i}:v{i}\n").into_bytes())
+        .collect();
+    produce(&server, "shared", &["-K", ":"], &lines);
+    let first = python(
+        "group_consume.py",
+        &[server.addr(), "shared", "g1", "2", "100"],
+        Duration::from_secs(90),
+    );
+    let first: Vec<(String, String)> = first
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(c, v)| (c.to_owned(), v.to_owned()))
+        .collect();
+    assert_eq!(first.len(), 100, "the first run stops at 100");
+    server.stop();
+
+    let server = Server::start_with(&data, &["--num-partitions", "2"]);
+    let second = python(
+        "group_consume.py",
+        &[server.addr(), "shared", "g1", "2", "100"],
+        Duration::from_secs(90),
+    );
+    let mut seen = std::collections::HashSet::new();
+    for v in first.iter().map(|(_, v)| v.as_str()).chain(
+        second
+            .lines()
+            .filter_map(|l| l.split_once(' ').map(|(_, v)| v)),
+    ) {
+        assert!(seen.insert(v.to_owned()), "{v} consumed twice");
+    }
+    assert_eq!(seen.len(), 200, "every record once across the restart");
+    server.stop();
+}
+
+/// kafka-python's admin client creates a compacted topic; keyed records
+/// are produced; the broker's cleaner compacts in the background; a consumer
+/// then sees only the latest value of each key.
+#[test]
+fn kafka_python_creates_a_compacted_topic_and_reads_only_the_latest_values() {
+    let (_tmp, data) = scratch();
+    let server = Server::start_with(&data, &["--log-cleaner-backoff-ms", "200"]);
+    let out = python(
+        "compact_admin.py",
+        &[server.addr(), "state"],
+        Duration::from_secs(90),
+    );
+    let mut got: Vec<&str> = out.lines().collect();
+    got.sort_unstable();
+    let mut want: Vec<String> = (990..1000).map(|i| format!("k{}=v{i}", i % 10)).collect();
+    want.push("roll=r".to_owned());
+    want.sort_unstable();
+    assert_eq!(got, want);
+    server.stop();
+}

@@ -17,6 +17,8 @@ pub fn run(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<Outcome> {
     let mut config = BrokerConfig::new(data_dir);
     config.listen = args.listen;
     config.advertised = args.advertised_listener;
+    config.maintenance_interval =
+        std::time::Duration::from_millis(args.log_cleaner_backoff_ms.max(1));
     config.auto_create_topics = args.auto_create_topics;
     config.default_partitions = args.num_partitions;
     config.max_connections = args.max_connections;

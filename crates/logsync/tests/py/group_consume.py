@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Run N consumers of one group on TOPIC until together they have consumed
+MAX records (or nothing arrives for 10 s); each record is committed
+synchronously after it is printed. Prints "<consumer> <value>" per record on
+stdout and "<consumer> assigned <n>" per assignment on stderr.
+
+usage: group_consume.py BOOTSTRAP TOPIC GROUP N MAX [ASSIGNOR]
+"""
+import sys
+import threading
+import time
+
+import confluent_kafka as ck
+
+
+def main():
+    bootstrap, topic, group = sys.argv[1], sys.argv[2], sys.argv[3]
+    n, limit = int(sys.argv[4]), int(sys.argv[5])
+    assignor = sys.argv[6] if len(sys.argv) > 6 else "range"
+    lock = threading.Lock()
+    state = {"count": 0, "last": time.time()}
+    out = []
+    consumers = []
+    for i in range(n):
+        c = ck.Consumer({
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "partition.assignment.strategy": assignor,
+            "session.timeout.ms": 6000,
+            "heartbeat.interval.ms": 500,
+        })
+
+        def on_assign(consumer, parts, i=i):
+            sys.stderr.write("%d assigned %d\n" % (i, len(parts)))
+            sys.stderr.flush()
+
+        c.subscribe([topic], on_assign=on_assign)
+        consumers.append(c)
+
+    def run(i, c):
+        while True:
+            with lock:
+                if state["count"] >= limit or time.time() - state["last"] > 10:
+                    return
+            m = c.poll(0.2)
+            if m is None or m.error():
+                continue
+            with lock:
+                if state["count"] >= limit:
+                    return
+                state["count"] += 1
+                state["last"] = time.time()
+                out.append("%d %s" % (i, m.value().decode()))
+            c.commit(message=m, asynchronous=False)
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(consumers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for c in consumers:
+        c.close()
+    sys.stdout.write("".join(line + "\n" for line in out))
+
+
+if __name__ == "__main__":
+    main()
