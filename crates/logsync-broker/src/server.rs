@@ -134,16 +134,77 @@ enum ConnectionError {
     Encode(#[from] codec::EncodeError),
 }
 
+/// Requests of one connection that may be in flight at once (written,
+/// waiting for their fsync) before the server stops reading from it.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// A response on its way out, in request order.
+enum Outgoing {
+    /// Encoded already.
+    Ready(BytesMut),
+    /// A body still being completed (a Produce waiting for its fsync).
+    Later {
+        correlation_id: i32,
+        version: i16,
+        body: std::pin::Pin<Box<dyn std::future::Future<Output = Option<ResponseBody>> + Send>>,
+    },
+}
+
 /// Serves one connection until the peer closes it, it misbehaves, or the
-/// server stops (between requests).
+/// server stops (between requests). Requests are read and handled in order;
+/// a Produce is written in order and its response waits for the fsync while
+/// the next requests are read (their fsyncs overlap: group commit), and a
+/// writer task sends the responses in request order.
 async fn connection(
     broker: &Arc<Broker>,
-    mut stream: TcpStream,
-    mut stop: watch::Receiver<bool>,
+    stream: TcpStream,
+    stop: watch::Receiver<bool>,
 ) -> Result<(), ConnectionError> {
     stream.set_nodelay(true)?;
-    let mut first = true;
+    let (mut reader, writer) = stream.into_split();
+    let (tx, rx) = tokio::sync::mpsc::channel(MAX_IN_FLIGHT);
+    let sending = tokio::spawn(send_responses(writer, rx));
+    let read = read_requests(broker, &mut reader, &tx, stop).await;
+    drop(tx);
+    let sent = match sending.await {
+        Ok(r) => r,
+        Err(e) => Err(ConnectionError::Io(std::io::Error::other(e))),
+    };
+    read.and(sent)
+}
+
+async fn send_responses(
+    mut writer: tokio::net::tcp::OwnedWriteHalf,
+    mut rx: tokio::sync::mpsc::Receiver<Outgoing>,
+) -> Result<(), ConnectionError> {
     let mut out = BytesMut::new();
+    while let Some(next) = rx.recv().await {
+        match next {
+            Outgoing::Ready(bytes) => writer.write_all(&bytes).await?,
+            Outgoing::Later {
+                correlation_id,
+                version,
+                body,
+            } => {
+                if let Some(body) = body.await {
+                    out.clear();
+                    codec::encode_response(&mut out, correlation_id, version, &body)?;
+                    writer.write_all(&out).await?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn read_requests(
+    broker: &Arc<Broker>,
+    stream: &mut tokio::net::tcp::OwnedReadHalf,
+    tx: &tokio::sync::mpsc::Sender<Outgoing>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), ConnectionError> {
+    let mut first = true;
+    let gone = || ConnectionError::Io(std::io::ErrorKind::BrokenPipe.into());
     loop {
         let mut prefix = [0u8; FRAME_SIZE_BYTES];
         tokio::select! {
@@ -176,9 +237,9 @@ async fn connection(
                 // the client can retry with one of them.
                 let mut body = handlers::api_versions_body();
                 body.error_code = ResponseError::UnsupportedVersion.code();
-                out.clear();
+                let mut out = BytesMut::new();
                 codec::encode_response(&mut out, correlation_id, 0, &ResponseBody::from(body))?;
-                stream.write_all(&out).await?;
+                tx.send(Outgoing::Ready(out)).await.map_err(|_| gone())?;
                 continue;
             }
             Err(e) => return Err(e.into()),
@@ -198,10 +259,19 @@ async fn connection(
         first = false;
         let version = request.api_version();
         let correlation_id = request.correlation_id();
-        if let Some(body) = handlers::handle(broker, version, request.body).await {
-            out.clear();
-            codec::encode_response(&mut out, correlation_id, version, &body)?;
-            stream.write_all(&out).await?;
-        }
+        let outgoing = match handlers::handle(broker, version, request.body).await {
+            handlers::Reply::Now(None) => continue,
+            handlers::Reply::Now(Some(body)) => {
+                let mut out = BytesMut::new();
+                codec::encode_response(&mut out, correlation_id, version, &body)?;
+                Outgoing::Ready(out)
+            }
+            handlers::Reply::Later(body) => Outgoing::Later {
+                correlation_id,
+                version,
+                body,
+            },
+        };
+        tx.send(outgoing).await.map_err(|_| gone())?;
     }
 }

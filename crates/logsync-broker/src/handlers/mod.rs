@@ -43,12 +43,41 @@ pub const HANDLED: &[ApiKey] = &[
     ApiKey::IncrementalAlterConfigs,
 ];
 
-/// Runs the handler of `body`. `None`: send no response (acks=0).
-pub async fn handle(broker: &Arc<Broker>, version: i16, body: RequestBody) -> Option<ResponseBody> {
+/// A handler's answer: ready now, or a future that finishes it (a Produce
+/// whose batches are written, waiting for their fsync). `None` inside:
+/// send no response (acks=0).
+pub enum Reply {
+    /// The response body.
+    Now(Option<ResponseBody>),
+    /// Completes later; requests after it are read and handled meanwhile,
+    /// responses still go out in request order.
+    Later(std::pin::Pin<Box<dyn std::future::Future<Output = Option<ResponseBody>> + Send>>),
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reply::Now(_) => "Reply::Now",
+            Reply::Later(_) => "Reply::Later",
+        })
+    }
+}
+
+/// Runs the handler of `body`.
+pub async fn handle(broker: &Arc<Broker>, version: i16, body: RequestBody) -> Reply {
+    if let RequestBody::Produce(req) = body {
+        let pending = produce::produce(broker, req).await;
+        return Reply::Later(Box::pin(
+            async move { pending.finish().await.map(Into::into) },
+        ));
+    }
+    Reply::Now(handle_now(broker, version, body).await)
+}
+
+async fn handle_now(broker: &Arc<Broker>, version: i16, body: RequestBody) -> Option<ResponseBody> {
     Some(match body {
         RequestBody::ApiVersions(_) => metadata::api_versions().into(),
         RequestBody::Metadata(req) => metadata::metadata(broker, &req).into(),
-        RequestBody::Produce(req) => return produce::produce(broker, req).await.map(Into::into),
         RequestBody::Fetch(req) => fetch::fetch(broker, req).await.into(),
         RequestBody::ListOffsets(req) => offsets::list_offsets(broker, req).await.into(),
         RequestBody::CreateTopics(req) => topics::create_topics(broker, &req).into(),

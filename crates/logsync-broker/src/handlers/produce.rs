@@ -15,6 +15,7 @@ use kafka_protocol::messages::produce_response::{
 };
 use kafka_protocol::protocol::StrBytes;
 use logsync_storage::batch::{BatchHeader, parse_header_complete};
+use logsync_storage::log::Durable;
 use logsync_storage::{CorruptKind, Error as StorageError};
 
 use super::error_code;
@@ -33,10 +34,52 @@ impl From<StorageError> for Refused {
     }
 }
 
-/// Appends every partition's records; `None` for `acks=0` (no response).
-pub async fn produce(broker: &Arc<Broker>, req: ProduceRequest) -> Option<ProduceResponse> {
-    let acks = req.acks;
-    let mut responses = Vec::with_capacity(req.topic_data.len());
+/// A Produce request whose batches are written (in request order) and
+/// whose response waits for their fsyncs.
+pub struct PendingProduce {
+    acks: i16,
+    broker: Arc<Broker>,
+    topics: Vec<PendingTopic>,
+}
+
+/// A partition's response, and the write it waits for (none if refused).
+type PendingPartition = (PartitionProduceResponse, Option<(Arc<Partition>, Durable)>);
+
+struct PendingTopic {
+    name: kafka_protocol::messages::TopicName,
+    partitions: Vec<PendingPartition>,
+}
+
+fn refused_response(
+    response: PartitionProduceResponse,
+    topic: &str,
+    refused: Refused,
+) -> PartitionProduceResponse {
+    let (code, text) = match refused {
+        Refused::Storage(e) => {
+            if !matches!(
+                e,
+                StorageError::UnknownTopic(_) | StorageError::UnknownPartition { .. }
+            ) {
+                tracing::warn!(topic, partition = response.index, error = %e, "produce failed");
+            }
+            (error_code(&e), e.to_string())
+        }
+        Refused::Code(code, text) => (code.code(), text),
+    };
+    response
+        .with_error_code(code)
+        .with_base_offset(-1)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(-1)
+        .with_error_message(Some(StrBytes::from_string(text)))
+}
+
+/// Writes every partition's records, in order; the returned value's
+/// [`PendingProduce::finish`] waits for durability and builds the response
+/// (`None` for `acks=0`).
+pub async fn produce(broker: &Arc<Broker>, req: ProduceRequest) -> PendingProduce {
+    let mut topics = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
         let name = topic.name.0.to_string();
         let info = broker.topic_or_create(&name, true);
@@ -55,40 +98,68 @@ pub async fn produce(broker: &Arc<Broker>, req: ProduceRequest) -> Option<Produc
                 (Ok(_), Some(records)) => append(broker, &name, part.index, records).await,
             };
             partitions.push(match result {
-                Ok((base, start)) => response
-                    .with_base_offset(base)
-                    .with_log_append_time_ms(-1)
-                    .with_log_start_offset(start),
-                Err(refused) => {
-                    let (code, text) = match refused {
-                        Refused::Storage(e) => {
-                            if !matches!(
-                                e,
-                                StorageError::UnknownTopic(_)
-                                    | StorageError::UnknownPartition { .. }
-                            ) {
-                                tracing::warn!(topic = %name, partition = part.index, error = %e, "produce failed");
-                            }
-                            (error_code(&e), e.to_string())
-                        }
-                        Refused::Code(code, text) => (code.code(), text),
-                    };
+                Ok((base, start, part, durable)) => (
                     response
-                        .with_error_code(code)
-                        .with_base_offset(-1)
+                        .with_base_offset(base)
                         .with_log_append_time_ms(-1)
-                        .with_log_start_offset(-1)
-                        .with_error_message(Some(StrBytes::from_string(text)))
-                }
+                        .with_log_start_offset(start),
+                    Some((part, durable)),
+                ),
+                Err(refused) => (refused_response(response, &name, refused), None),
             });
         }
-        responses.push(
-            TopicProduceResponse::default()
-                .with_name(topic.name)
-                .with_partition_responses(partitions),
-        );
+        topics.push(PendingTopic {
+            name: topic.name,
+            partitions,
+        });
     }
-    (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+    PendingProduce {
+        acks: req.acks,
+        broker: Arc::clone(broker),
+        topics,
+    }
+}
+
+impl PendingProduce {
+    /// Waits until every written batch is durable (per its topic's
+    /// `flush.policy`), then builds the response.
+    pub async fn finish(self) -> Option<ProduceResponse> {
+        let mut responses = Vec::with_capacity(self.topics.len());
+        let mut any = false;
+        for topic in self.topics {
+            let name = topic.name.0.to_string();
+            let mut partitions = Vec::with_capacity(topic.partitions.len());
+            for (response, pending) in topic.partitions {
+                let Some((part, durable)) = pending else {
+                    partitions.push(response);
+                    continue;
+                };
+                let log = Arc::clone(&part.log);
+                let waited = tokio::task::spawn_blocking(move || log.wait_durable_for(durable))
+                    .await
+                    .map_err(|e| {
+                        StorageError::io("fsync", part.log.dir(), std::io::Error::other(e))
+                    })
+                    .and_then(|r| r);
+                partitions.push(match waited {
+                    Ok(()) => {
+                        any = true;
+                        response
+                    }
+                    Err(e) => refused_response(response, &name, Refused::Storage(e)),
+                });
+            }
+            responses.push(
+                TopicProduceResponse::default()
+                    .with_name(topic.name)
+                    .with_partition_responses(partitions),
+            );
+        }
+        if any {
+            self.broker.notify_appended();
+        }
+        (self.acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+    }
 }
 
 /// The headers of the batches in `records`, as the producer sent them.
@@ -108,37 +179,42 @@ async fn append(
     topic: &str,
     index: i32,
     records: Bytes,
-) -> Result<(i64, i64), Refused> {
+) -> Result<(i64, i64, Arc<Partition>, Durable), Refused> {
     let part = broker.partition(topic, index)?;
     let headers = headers(&records)?;
-    let result = if headers.iter().any(|h| h.producer_id >= 0) {
-        append_idempotent(&part, records, &headers).await
+    let (base, start, durable) = if headers.iter().any(|h| h.producer_id >= 0) {
+        append_idempotent(&part, records, &headers).await?
     } else {
-        append_on_pool(&part, records).await.map_err(Refused::from)
+        append_on_pool(&part, records).await?
     };
-    if result.is_ok() {
-        broker.notify_appended();
-    }
-    result
+    Ok((base, start, part, durable))
 }
 
-async fn append_on_pool(part: &Arc<Partition>, records: Bytes) -> Result<(i64, i64), StorageError> {
+/// Writes on the blocking pool without waiting for the fsync.
+async fn append_on_pool(
+    part: &Arc<Partition>,
+    records: Bytes,
+) -> Result<(i64, i64, Durable), StorageError> {
     let log = Arc::clone(&part.log);
     tokio::task::spawn_blocking(move || {
-        let info = log.append(&records)?;
-        Ok::<_, StorageError>((info.base_offset.0 as i64, log.log_start_offset().0 as i64))
+        let (info, durable) = log.append_unsynced(&records)?;
+        Ok::<_, StorageError>((
+            info.base_offset.0 as i64,
+            log.log_start_offset().0 as i64,
+            durable,
+        ))
     })
     .await
     .map_err(|e| StorageError::io("append", part.log.dir(), std::io::Error::other(e)))?
 }
 
-/// Check, append and record under the partition's producer lock, so that
+/// Check, write and record under the partition's producer lock, so that
 /// two requests of one producer cannot both pass the check.
 async fn append_idempotent(
     part: &Arc<Partition>,
     records: Bytes,
     headers: &[BatchHeader],
-) -> Result<(i64, i64), Refused> {
+) -> Result<(i64, i64, Durable), Refused> {
     let mut state = part.producers.lock().await;
     if state.is_none() {
         let log = Arc::clone(&part.log);
@@ -176,7 +252,9 @@ async fn append_idempotent(
                 base_offset,
                 "duplicate batch of an idempotent producer acknowledged again"
             );
-            return Ok((*base_offset, part.log.log_start_offset().0 as i64));
+            // The first copy may still be waiting for its fsync.
+            let durable = part.log.durable_mark();
+            return Ok((*base_offset, part.log.log_start_offset().0 as i64, durable));
         }
         v if v.iter().all(|v| *v == Verdict::Append) => {}
         _ => {
@@ -186,10 +264,10 @@ async fn append_idempotent(
             ));
         }
     }
-    let (base, start) = append_on_pool(part, records).await?;
+    let (base, start, durable) = append_on_pool(part, records).await?;
     let bases = base_offsets(headers, logsync_storage::Offset(base as u64));
     for (h, at) in headers.iter().zip(bases) {
         producers.record(h, at);
     }
-    Ok((base, start))
+    Ok((base, start, durable))
 }

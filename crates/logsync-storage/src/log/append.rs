@@ -14,6 +14,15 @@ use crate::segment::Segment;
 use crate::segment::file_name::FileKind;
 use crate::segment::recover::IndexBuilder;
 
+/// What [`Log::wait_durable_for`] waits for: the end of an append written
+/// by [`Log::append_unsynced`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "the append is not durable until waited for"]
+pub struct Durable {
+    upto: u64,
+    epoch: u64,
+}
+
 impl Log {
     /// Appends `records` as one uncompressed batch (timestamps as given;
     /// offsets assigned by the log). Returns when the batch is durable under
@@ -63,6 +72,20 @@ impl Log {
     /// # Errors
     /// [`Error::InvalidBatch`], [`Error::RecordTooLarge`], and as [`Log::append_records`].
     pub fn append(&self, batches: &[u8]) -> Result<AppendInfo> {
+        let (info, durable) = self.append_unsynced(batches)?;
+        self.wait_durable_for(durable)?;
+        Ok(info)
+    }
+
+    /// Like [`Log::append`], but returns once the batches are written (and
+    /// readable below the log end), before they are durable: wait with
+    /// [`Log::wait_durable_for`] before acknowledging them. A server uses
+    /// this to write requests in order while their fsyncs overlap (one
+    /// `fdatasync` covers every write before it: group commit).
+    ///
+    /// # Errors
+    /// As [`Log::append`].
+    pub fn append_unsynced(&self, batches: &[u8]) -> Result<(AppendInfo, Durable)> {
         self.check_writable()?;
         let max_decompressed = self.config.load().max_decompressed_bytes as usize;
         let mut headers = Vec::new();
@@ -106,7 +129,31 @@ impl Log {
         let result = self.write_or_free_space(&mut w, &buf, &headers);
         w.buf = buf;
         drop(w);
-        self.finish(result?)
+        let (info, upto, epoch) = result?;
+        Ok((info, Durable { upto, epoch }))
+    }
+
+    /// A [`Durable`] for everything written so far (to wait until data
+    /// already in the log, such as a batch a producer retries, is durable).
+    pub fn durable_mark(&self) -> Durable {
+        let _w = guard(&self.writer);
+        Durable {
+            upto: self.log_end.load(Ordering::Acquire),
+            epoch: guard(&self.sync).epoch,
+        }
+    }
+
+    /// Waits until the append that returned `durable` is durable under the
+    /// log's [`FsyncPolicy`] (at once for the other policies).
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] (a failed fsync), [`Error::Truncated`],
+    /// [`Error::Closed`].
+    pub fn wait_durable_for(&self, durable: Durable) -> Result<()> {
+        if self.config.load().fsync == FsyncPolicy::EveryBatch {
+            self.wait_durable(durable.upto, durable.epoch)?;
+        }
+        Ok(())
     }
 
     /// A compacted topic refuses records without a key.

@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 
+pub use self::append::Durable;
 pub use self::clean::CleanProgress;
 pub use self::read::{ReadResult, Records};
 pub use self::retention::{RetentionReport, now_ms};
