@@ -141,6 +141,17 @@ impl SimFs {
         st.generation += 1;
     }
 
+    /// Bytes held by all files, as reads see them (to set a capacity just
+    /// above what is used).
+    #[must_use]
+    pub fn used_bytes(&self) -> u64 {
+        self.paths()
+            .iter()
+            .filter_map(|p| self.read_file(p))
+            .map(|d| d.len() as u64)
+            .sum()
+    }
+
     /// Bytes of a file as reads see them (for tests that damage files).
     #[must_use]
     pub fn read_file(&self, path: &Path) -> Option<Vec<u8>> {

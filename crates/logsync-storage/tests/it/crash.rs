@@ -195,12 +195,7 @@ fn disk_full_leaves_nothing_half_written_and_recovers_when_space_returns() {
     };
     let log = Log::open_with(dir, config.clone(), Arc::clone(&dynfs)).expect("open");
     log.append_records(&[rec(1)]).expect("append");
-    let used: u64 = fs
-        .paths()
-        .iter()
-        .filter_map(|p| fs.read_file(p))
-        .map(|d| d.len() as u64)
-        .sum();
+    let used = fs.used_bytes();
     fs.set_faults(Faults {
         capacity_bytes: Some(used + 100),
         max_write_bytes: Some(64),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use logsync_storage::log::now_ms;
-use logsync_storage::{CleanReport, Error, LogManager};
+use logsync_storage::{CleanReport, LogManager};
 
 use super::json;
 use crate::Outcome;
@@ -25,18 +25,7 @@ pub fn run(data_dir: &Path, args: &CompactArgs) -> anyhow::Result<Outcome> {
             info.name
         );
     }
-    let partitions: Vec<u32> = match args.partition {
-        Some(p) if p >= info.partitions => {
-            return Err(Error::UnknownPartition {
-                topic: info.name,
-                partition: p,
-                partitions: info.partitions,
-            }
-            .into());
-        }
-        Some(p) => vec![p],
-        None => (0..info.partitions).collect(),
-    };
+    let partitions = super::partitions(&info, args.partition)?;
     let mut reports = Vec::new();
     for p in partitions {
         let log = manager.open_partition(&info.name, p)?;

@@ -147,18 +147,7 @@ impl Printer<'_> {
 pub fn run(data_dir: &Path, args: ConsumeArgs) -> anyhow::Result<Outcome> {
     let manager = LogManager::new(data_dir);
     let info = manager.topic(&args.topic)?;
-    let partitions: Vec<u32> = match args.partition {
-        Some(p) if p >= info.partitions => {
-            return Err(Error::UnknownPartition {
-                topic: info.name,
-                partition: p,
-                partitions: info.partitions,
-            }
-            .into());
-        }
-        Some(p) => vec![p],
-        None => (0..info.partitions).collect(),
-    };
+    let partitions = super::partitions(&info, args.partition)?;
     let format = match &args.format {
         Some(f) => Format::parse(f)?,
         None => Format::default_with_key(args.key_delimiter.as_deref()),

@@ -27,3 +27,19 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Bench(args) => bench::run(&data_dir, args),
     }
 }
+
+/// The partitions a command works on: `only`, which must exist, or all.
+fn partitions(
+    info: &logsync_storage::TopicInfo,
+    only: Option<u32>,
+) -> Result<Vec<u32>, logsync_storage::Error> {
+    match only {
+        Some(p) if p >= info.partitions => Err(logsync_storage::Error::UnknownPartition {
+            topic: info.name.clone(),
+            partition: p,
+            partitions: info.partitions,
+        }),
+        Some(p) => Ok(vec![p]),
+        None => Ok((0..info.partitions).collect()),
+    }
+}
