@@ -144,12 +144,8 @@ impl SimFs {
     /// Bytes held by all files, as reads see them (to set a capacity just
     /// above what is used).
     #[must_use]
-    pub fn used_bytes(&self) -> u64 {
-        self.paths()
-            .iter()
-            .filter_map(|p| self.read_file(p))
-            .map(|d| d.len() as u64)
-            .sum()
+    pub fn bytes_held(&self) -> u64 {
+        Self::used_bytes(&self.st())
     }
 
     /// Bytes of a file as reads see them (for tests that damage files).

@@ -533,7 +533,7 @@ fn disk_full_while_cleaning_leaves_the_log_as_it_was() {
     }
     log.roll_active().expect("roll");
     let before = all_records(&log);
-    let used = fs.used_bytes();
+    let used = fs.bytes_held();
     fs.set_faults(Faults {
         capacity_bytes: Some(used + 300),
         ..Faults::default()
@@ -578,7 +578,7 @@ fn a_full_disk_on_append_applies_retention_and_retries() {
     for i in 0..40 {
         log.append_records(&[big(i)]).expect("append");
     }
-    let used = fs.used_bytes();
+    let used = fs.bytes_held();
     // Room for a little more; retention.bytes lets several segments go.
     fs.set_faults(Faults {
         capacity_bytes: Some(used + 600),

@@ -195,7 +195,7 @@ fn disk_full_leaves_nothing_half_written_and_recovers_when_space_returns() {
     };
     let log = Log::open_with(dir, config.clone(), Arc::clone(&dynfs)).expect("open");
     log.append_records(&[rec(1)]).expect("append");
-    let used = fs.used_bytes();
+    let used = fs.bytes_held();
     fs.set_faults(Faults {
         capacity_bytes: Some(used + 100),
         max_write_bytes: Some(64),
