@@ -1224,3 +1224,25 @@ fn kafka_python_creates_a_compacted_topic_and_reads_only_the_latest_values() {
     assert_eq!(got, want);
     server.stop();
 }
+
+/// DeleteRecords through confluent-kafka's admin client moves the log start
+/// offset: consumers from the beginning start there.
+#[test]
+fn delete_records_moves_the_log_start_offset() {
+    let (_tmp, data) = scratch();
+    let server = Server::start(&data);
+    let lines: Vec<u8> = (0..10)
+        .flat_map(|i| format!("r{i}\n").into_bytes())
+        .collect();
+    produce(&server, "dr", &[], &lines);
+    let low = python(
+        "delete_records.py",
+        &[server.addr(), "dr", "4"],
+        Duration::from_secs(60),
+    );
+    assert_eq!(low.trim(), "4");
+    let got = consume(&server, "dr", &["-f", "%o %s\n"]);
+    let first = lossy(&got).lines().next().map(str::to_owned);
+    assert_eq!(first.as_deref(), Some("4 r4"));
+    server.stop();
+}

@@ -41,6 +41,7 @@ pub const HANDLED: &[ApiKey] = &[
     ApiKey::InitProducerId,
     ApiKey::DescribeConfigs,
     ApiKey::IncrementalAlterConfigs,
+    ApiKey::DeleteRecords,
 ];
 
 /// A handler's answer: ready now, or a future that finishes it (a Produce
@@ -82,6 +83,7 @@ async fn handle_now(broker: &Arc<Broker>, version: i16, body: RequestBody) -> Op
         RequestBody::ListOffsets(req) => offsets::list_offsets(broker, req).await.into(),
         RequestBody::CreateTopics(req) => topics::create_topics(broker, &req).into(),
         RequestBody::DeleteTopics(req) => topics::delete_topics(broker, &req, version).into(),
+        RequestBody::DeleteRecords(req) => offsets::delete_records(broker, req).await.into(),
         RequestBody::InitProducerId(req) => init_producer::init_producer_id(broker, &req).into(),
         RequestBody::DescribeConfigs(req) => configs::describe_configs(broker, &req).into(),
         RequestBody::IncrementalAlterConfigs(req) => {

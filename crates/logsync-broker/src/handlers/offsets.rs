@@ -73,3 +73,61 @@ fn lookup(
         },
     })
 }
+
+/// DeleteRecords: moves each partition's log start offset up to the offset
+/// given (-1: the high watermark), deleting whole segments below it.
+pub async fn delete_records(
+    broker: &Arc<Broker>,
+    req: kafka_protocol::messages::delete_records_request::DeleteRecordsRequest,
+) -> kafka_protocol::messages::delete_records_response::DeleteRecordsResponse {
+    use kafka_protocol::messages::delete_records_response::{
+        DeleteRecordsPartitionResult, DeleteRecordsResponse, DeleteRecordsTopicResult,
+    };
+    let broker = Arc::clone(broker);
+    tokio::task::spawn_blocking(move || {
+        let topics = req
+            .topics
+            .into_iter()
+            .map(|topic| {
+                let name = topic.name.0.to_string();
+                let partitions = topic
+                    .partitions
+                    .into_iter()
+                    .map(|p| {
+                        let result = DeleteRecordsPartitionResult::default()
+                            .with_partition_index(p.partition_index);
+                        match truncate(&broker, &name, p.partition_index, p.offset) {
+                            Ok(low) => result.with_low_watermark(low),
+                            Err(e) => result
+                                .with_error_code(error_code(&e))
+                                .with_low_watermark(-1),
+                        }
+                    })
+                    .collect();
+                DeleteRecordsTopicResult::default()
+                    .with_name(topic.name)
+                    .with_partitions(partitions)
+            })
+            .collect();
+        DeleteRecordsResponse::default().with_topics(topics)
+    })
+    .await
+    .unwrap_or_default()
+}
+
+fn truncate(broker: &Broker, topic: &str, index: i32, offset: i64) -> Result<i64, StorageError> {
+    let log = &broker.partition(topic, index)?.log;
+    let hw = log.high_watermark();
+    let target = match offset {
+        -1 => hw,
+        o if o >= 0 && o.unsigned_abs() <= hw.0 => logsync_storage::Offset(o.unsigned_abs()),
+        _ => {
+            return Err(StorageError::OffsetOutOfRange {
+                requested: logsync_storage::Offset(offset.max(0).unsigned_abs()),
+                log_start: log.log_start_offset(),
+                log_end: hw,
+            });
+        }
+    };
+    Ok(log.truncate_prefix(target)?.0 as i64)
+}
