@@ -38,6 +38,8 @@ pub struct BrokerConfig {
     /// `advertised.listeners`: the address clients are told to connect to
     /// (default: the bound address).
     pub advertised: Option<SocketAddr>,
+    /// Address of the `/metrics` and `/health` endpoint (none by default).
+    pub metrics: Option<SocketAddr>,
     /// `log.cleaner.backoff.ms` / `log.retention.check.interval.ms`: how
     /// often retention and the cleaner look at each partition.
     pub maintenance_interval: std::time::Duration,
@@ -58,6 +60,7 @@ impl BrokerConfig {
             topic_defaults: LogConfig::default(),
             node_id: 0,
             advertised: None,
+            metrics: None,
             maintenance_interval: std::time::Duration::from_secs(15),
         }
     }
@@ -86,6 +89,8 @@ pub struct Broker {
     /// Bumped after every append: fetches waiting for data watch it.
     appended: watch::Sender<u64>,
     maintenance: Maintenance,
+    /// Request, byte and connection counters for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
     /// Producer ids for InitProducerId.
     pub producer_ids: crate::producers::ProducerIds,
     /// Consumer groups and their committed offsets (replayed from
@@ -126,6 +131,7 @@ impl Broker {
             partitions: Mutex::new(HashMap::new()),
             appended: watch::channel(0).0,
             maintenance,
+            metrics: crate::metrics::Metrics::default(),
             producer_ids: crate::producers::ProducerIds::open(&config_dir)
                 .map_err(|e| StorageError::io("read", config_dir.join(".producer-ids"), e))?,
             groups: Arc::new(GroupCoordinator::new(GroupConfig::default())),
@@ -283,6 +289,23 @@ impl Broker {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(info.name.clone(), info);
         Ok(())
+    }
+
+    /// Every open partition: topic, index, partition.
+    #[must_use]
+    pub fn open_partitions(&self) -> Vec<(String, u32, Arc<Partition>)> {
+        let mut v: Vec<(String, u32, Arc<Partition>)> = lock(&self.partitions)
+            .iter()
+            .map(|((t, p), part)| (t.clone(), *p, Arc::clone(part)))
+            .collect();
+        v.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        v
+    }
+
+    /// What retention and the cleaner have done.
+    #[must_use]
+    pub fn maintenance_activity(&self) -> &logsync_storage::maintenance::Activity {
+        self.maintenance.activity()
     }
 
     /// Wakes fetches waiting for new data.

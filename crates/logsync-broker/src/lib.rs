@@ -44,6 +44,7 @@ pub mod broker;
 pub mod codec;
 pub mod groups;
 pub mod handlers;
+pub mod metrics;
 pub mod producers;
 pub mod server;
 pub mod versions;

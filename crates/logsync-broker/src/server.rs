@@ -46,7 +46,7 @@ pub enum ServeError {
 /// [`ServeError`] when binding fails or the logs cannot be opened or closed.
 pub async fn serve(
     config: BrokerConfig,
-    on_listening: impl FnOnce(SocketAddr),
+    on_listening: impl FnOnce(SocketAddr, Option<SocketAddr>),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let addr = config.listen;
@@ -66,10 +66,23 @@ pub async fn serve(
             })??
     };
     let broker = Arc::new(broker);
+    let metrics_task = match config.metrics {
+        Some(addr) => {
+            let (listener, bound_metrics) = crate::metrics::bind(addr)
+                .await
+                .map_err(|source| ServeError::Listen { addr, source })?;
+            tracing::info!(addr = %bound_metrics, "metrics on /metrics, health on /health");
+            Some((
+                tokio::spawn(crate::metrics::serve_http(listener, Arc::clone(&broker))),
+                bound_metrics,
+            ))
+        }
+        None => None,
+    };
     let slots = Arc::new(Semaphore::new(config.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
-    on_listening(bound);
+    on_listening(bound, metrics_task.as_ref().map(|(_, a)| *a));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -84,16 +97,23 @@ pub async fn serve(
                     }
                 };
                 let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                    broker.metrics.connections_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::warn!(%peer, limit = config.max_connections, "connection refused: max.connections reached");
                     drop(stream);
                     continue;
                 };
                 let broker = Arc::clone(&broker);
                 let stop = stop_rx.clone();
+                broker.metrics.connections_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                broker.metrics.connections_open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 connections.spawn(async move {
                     if let Err(e) = connection(&broker, stream, stop).await {
+                        if matches!(e, ConnectionError::Decode(_) | ConnectionError::NotHandled(_)) {
+                            broker.metrics.bad_requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                         tracing::info!(%peer, error = %e, "connection closed");
                     }
+                    broker.metrics.connections_open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                     drop(slot);
                 });
             }
@@ -110,6 +130,9 @@ pub async fn serve(
     if drained.is_err() {
         tracing::warn!("connections still busy after {DRAIN:?}; closing anyway");
         connections.abort_all();
+    }
+    if let Some((task, _)) = metrics_task {
+        task.abort();
     }
     let closing = Arc::clone(&broker);
     tokio::task::spawn_blocking(move || closing.close())
@@ -146,6 +169,8 @@ enum Outgoing {
     Later {
         correlation_id: i32,
         version: i16,
+        api: ApiKey,
+        started: std::time::Instant,
         body: std::pin::Pin<Box<dyn std::future::Future<Output = Option<ResponseBody>> + Send>>,
     },
 }
@@ -163,7 +188,7 @@ async fn connection(
     stream.set_nodelay(true)?;
     let (mut reader, writer) = stream.into_split();
     let (tx, rx) = tokio::sync::mpsc::channel(MAX_IN_FLIGHT);
-    let sending = tokio::spawn(send_responses(writer, rx));
+    let sending = tokio::spawn(send_responses(Arc::clone(broker), writer, rx));
     let read = read_requests(broker, &mut reader, &tx, stop).await;
     drop(tx);
     let sent = match sending.await {
@@ -174,22 +199,37 @@ async fn connection(
 }
 
 async fn send_responses(
+    broker: Arc<Broker>,
     mut writer: tokio::net::tcp::OwnedWriteHalf,
     mut rx: tokio::sync::mpsc::Receiver<Outgoing>,
 ) -> Result<(), ConnectionError> {
     let mut out = BytesMut::new();
     while let Some(next) = rx.recv().await {
         match next {
-            Outgoing::Ready(bytes) => writer.write_all(&bytes).await?,
+            Outgoing::Ready(bytes) => {
+                writer.write_all(&bytes).await?;
+                broker
+                    .metrics
+                    .bytes_out
+                    .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
             Outgoing::Later {
                 correlation_id,
                 version,
+                api,
+                started,
                 body,
             } => {
-                if let Some(body) = body.await {
+                let body = body.await;
+                broker.metrics.request(api, started.elapsed());
+                if let Some(body) = body {
                     out.clear();
                     codec::encode_response(&mut out, correlation_id, version, &body)?;
                     writer.write_all(&out).await?;
+                    broker
+                        .metrics
+                        .bytes_out
+                        .fetch_add(out.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 }
             }
         }
@@ -226,6 +266,11 @@ async fn read_requests(
         let len = codec::read_frame_size(prefix, max)?;
         let mut frame = BytesMut::zeroed(len);
         stream.read_exact(&mut frame).await?;
+        broker.metrics.bytes_in.fetch_add(
+            (len + FRAME_SIZE_BYTES) as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        let started = std::time::Instant::now();
         let request = match codec::decode_request(frame.freeze()) {
             Ok(r) => r,
             Err(DecodeError::UnsupportedVersion {
@@ -260,8 +305,12 @@ async fn read_requests(
         let version = request.api_version();
         let correlation_id = request.correlation_id();
         let outgoing = match handlers::handle(broker, version, request.body).await {
-            handlers::Reply::Now(None) => continue,
+            handlers::Reply::Now(None) => {
+                broker.metrics.request(api_key, started.elapsed());
+                continue;
+            }
             handlers::Reply::Now(Some(body)) => {
+                broker.metrics.request(api_key, started.elapsed());
                 let mut out = BytesMut::new();
                 codec::encode_response(&mut out, correlation_id, version, &body)?;
                 Outgoing::Ready(out)
@@ -269,6 +318,8 @@ async fn read_requests(
             handlers::Reply::Later(body) => Outgoing::Later {
                 correlation_id,
                 version,
+                api: api_key,
+                started,
                 body,
             },
         };

@@ -63,7 +63,7 @@ impl Server {
         let (stop, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve(
             config,
-            move |addr| {
+            move |addr, _metrics| {
                 let _ = addr_tx.send(addr);
             },
             async move {

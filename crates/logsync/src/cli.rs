@@ -106,6 +106,11 @@ pub struct ServeArgs {
     /// printed as `listening on HOST:PORT`).
     #[arg(long, default_value = "127.0.0.1:9092")]
     pub listen: std::net::SocketAddr,
+    /// Serve Prometheus metrics on http://ADDR/metrics and a health check on
+    /// /health (off unless given; port 0 picks a free port, printed as
+    /// `metrics on HOST:PORT` after the `listening on` line).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
     /// `advertised.listeners`: the address Metadata tells clients to use
     /// (default: the listening address).
     #[arg(long, value_name = "HOST:PORT")]

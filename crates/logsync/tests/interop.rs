@@ -1246,3 +1246,52 @@ fn delete_records_moves_the_log_start_offset() {
     assert_eq!(first.as_deref(), Some("4 r4"));
     server.stop();
 }
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect metrics");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").expect("request");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("response");
+    out
+}
+
+/// `/metrics` in Prometheus' text format counts requests per API with
+/// latency histograms, bytes, connections, partition offsets and sizes and
+/// consumer lag; `/health` answers ok; anything else is 404.
+#[test]
+fn metrics_and_health_endpoints() {
+    let (_tmp, data) = scratch();
+    let server = Server::start_with(&data, &["--metrics", "127.0.0.1:0"]);
+    let line = server
+        .stdout
+        .recv_timeout(START_TIMEOUT)
+        .expect("a metrics line");
+    let metrics = line
+        .strip_prefix("metrics on ")
+        .unwrap_or_else(|| panic!("second line {line:?}"))
+        .to_owned();
+    produce(&server, "m", &[], b"a\nb\nc\n");
+    consume(&server, "m", &[]);
+    let health = http_get(&metrics, "/health");
+    assert!(health.starts_with("HTTP/1.1 200 OK"), "{health}");
+    assert!(health.ends_with("ok\n"), "{health}");
+    let text = http_get(&metrics, "/metrics");
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    for needle in [
+        "logsync_requests_total{api=\"Produce\"} ",
+        "logsync_requests_total{api=\"Fetch\"} ",
+        "logsync_request_duration_seconds_bucket{api=\"Produce\",le=\"+Inf\"} ",
+        "logsync_request_duration_seconds_count{api=\"Metadata\"} ",
+        "logsync_bytes_in_total ",
+        "logsync_connections_open ",
+        "logsync_partition_log_end_offset{topic=\"m\",partition=\"0\"} 3",
+        "logsync_partition_size_bytes{topic=\"m\",partition=\"0\"} ",
+        "logsync_cleaner_runs_total 0",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    assert!(http_get(&metrics, "/nope").starts_with("HTTP/1.1 404"));
+    server.stop();
+}

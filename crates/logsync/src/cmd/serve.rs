@@ -17,6 +17,7 @@ pub fn run(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<Outcome> {
     let mut config = BrokerConfig::new(data_dir);
     config.listen = args.listen;
     config.advertised = args.advertised_listener;
+    config.metrics = args.metrics;
     config.maintenance_interval =
         std::time::Duration::from_millis(args.log_cleaner_backoff_ms.max(1));
     config.auto_create_topics = args.auto_create_topics;
@@ -49,9 +50,12 @@ pub fn run(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<Outcome> {
         };
         server::serve(
             config,
-            |addr| {
+            |addr, metrics| {
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "listening on {addr}");
+                if let Some(m) = metrics {
+                    let _ = writeln!(out, "metrics on {m}");
+                }
                 let _ = out.flush();
             },
             shutdown,
