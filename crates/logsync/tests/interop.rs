@@ -1295,3 +1295,28 @@ fn metrics_and_health_endpoints() {
     assert!(http_get(&metrics, "/nope").starts_with("HTTP/1.1 404"));
     server.stop();
 }
+
+/// Clients cannot write to or delete the internal offsets topic.
+#[test]
+fn the_internal_offsets_topic_is_protected() {
+    let (_tmp, data) = scratch();
+    let server = Server::start(&data);
+    let out = kcat(
+        &[
+            "-P",
+            "-b",
+            server.addr(),
+            "-t",
+            "__consumer_offsets",
+            "-X",
+            "message.timeout.ms=10000",
+        ],
+        b"x\n",
+    );
+    let err = lossy(&out.stderr);
+    assert!(
+        !out.status.success() || err.contains("Delivery failed"),
+        "producing to __consumer_offsets must fail: {err}"
+    );
+    server.stop();
+}

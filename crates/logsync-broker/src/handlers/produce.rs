@@ -86,7 +86,12 @@ pub async fn produce(broker: &Arc<Broker>, req: ProduceRequest) -> PendingProduc
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for part in topic.partition_data {
             let response = PartitionProduceResponse::default().with_index(part.index);
+            let internal = name == crate::groups::offsets::OFFSETS_TOPIC;
             let result = match (&info, part.records) {
+                _ if internal => Err(Refused::Code(
+                    ResponseError::InvalidTopicException,
+                    format!("{name} is internal: clients cannot produce to it"),
+                )),
                 (Err(StorageError::InvalidTopic { name, reason }), _) => Err(Refused::Code(
                     ResponseError::InvalidTopicException,
                     format!("invalid topic name {name:?}: {reason}"),

@@ -103,6 +103,13 @@ pub fn delete_topics(
             let Some(name) = name else {
                 return result.with_error_code(ResponseError::UnknownTopicId.code());
             };
+            if *name == *crate::groups::offsets::OFFSETS_TOPIC {
+                return result
+                    .with_error_code(ResponseError::InvalidRequest.code())
+                    .with_error_message(Some(StrBytes::from_static_str(
+                        "__consumer_offsets is internal and cannot be deleted",
+                    )));
+            }
             match broker.delete_topic(&name) {
                 Ok(()) => result,
                 Err(e) => result
