@@ -102,10 +102,14 @@ pub enum TopicAction {
 /// `logsync serve ...`
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on (port 0 picks a free port; the bound address is
-    /// printed as `listening on HOST:PORT`).
-    #[arg(long, default_value = "127.0.0.1:9092")]
-    pub listen: std::net::SocketAddr,
+    /// A TOML file of broker settings with Kafka's key names (`listeners`,
+    /// `log.dirs`, `num.partitions`, `log.retention.ms`, ...); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Address to listen on, default 127.0.0.1:9092 (port 0 picks a free
+    /// port; the bound address is printed as `listening on HOST:PORT`).
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
     /// Serve Prometheus metrics on http://ADDR/metrics and a health check on
     /// /health (off unless given; port 0 picks a free port, printed as
     /// `metrics on HOST:PORT` after the `listening on` line).
@@ -115,22 +119,23 @@ pub struct ServeArgs {
     /// (default: the listening address).
     #[arg(long, value_name = "HOST:PORT")]
     pub advertised_listener: Option<std::net::SocketAddr>,
-    /// `auto.create.topics.enable`: create unknown topics on Metadata and Produce.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub auto_create_topics: bool,
-    /// `num.partitions`: partitions of auto-created topics.
-    #[arg(long, default_value_t = 1)]
-    pub num_partitions: u32,
-    /// `max.connections`.
-    #[arg(long, default_value_t = 10_000)]
-    pub max_connections: usize,
-    /// `log.cleaner.backoff.ms`: how often retention and the cleaner check
-    /// each partition.
-    #[arg(long, default_value_t = 15_000)]
-    pub log_cleaner_backoff_ms: u64,
-    /// `socket.request.max.bytes`: the largest request frame.
-    #[arg(long, default_value_t = 100 << 20)]
-    pub socket_request_max_bytes: u32,
+    /// `auto.create.topics.enable` (default true): create unknown topics on
+    /// Metadata and Produce.
+    #[arg(long, action = clap::ArgAction::Set)]
+    pub auto_create_topics: Option<bool>,
+    /// `num.partitions` (default 1): partitions of auto-created topics.
+    #[arg(long)]
+    pub num_partitions: Option<u32>,
+    /// `max.connections` (default 10000).
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// `log.cleaner.backoff.ms` (default 15000): how often retention and the
+    /// cleaner check each partition.
+    #[arg(long)]
+    pub log_cleaner_backoff_ms: Option<u64>,
+    /// `socket.request.max.bytes` (default 104857600): the largest request frame.
+    #[arg(long)]
+    pub socket_request_max_bytes: Option<u32>,
 }
 
 /// `logsync compact ...`

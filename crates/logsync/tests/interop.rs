@@ -1320,3 +1320,35 @@ fn the_internal_offsets_topic_is_protected() {
     );
     server.stop();
 }
+
+/// `serve --config FILE`: Kafka's key names in TOML set broker settings and
+/// topic defaults; an unknown key stops the server with an error naming it.
+#[test]
+fn a_toml_config_file_sets_broker_settings_and_rejects_unknown_keys() {
+    let (tmp, data) = scratch();
+    let file = tmp.path().join("logsync.toml");
+    std::fs::write(
+        &file,
+        "num.partitions = 3\nlog.retention.ms = 3600000\n\"log.cleanup.policy\" = \"delete\"\n",
+    )
+    .expect("write config");
+    let server = Server::start_with(&data, &["--config", file.to_str().expect("utf-8")]);
+    produce(&server, "auto", &[], b"x\n");
+    let md = lossy(&kcat_ok(&["-L", "-b", server.addr(), "-t", "auto"], b""));
+    assert!(md.contains("with 3 partitions"), "{md}");
+    server.stop();
+    let described = logsync(&data, &["topic", "describe", "auto"]);
+    assert!(described.contains("retention.ms=3600000"), "{described}");
+
+    std::fs::write(&file, "log.retention.hours = 5\n").expect("write config");
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&file)
+        .output()
+        .expect("run serve");
+    assert_eq!(out.status.code(), Some(2));
+    let err = lossy(&out.stderr);
+    assert!(err.contains("log.retention.hours"), "{err}");
+}

@@ -9,6 +9,7 @@ mod json;
 mod partitioner;
 mod produce;
 mod serve;
+mod serve_config;
 mod topic;
 
 use crate::Outcome;
