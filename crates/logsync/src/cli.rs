@@ -167,6 +167,10 @@ pub struct ProduceArgs {
     /// by -K as usual). Without it, records get the time they were read.
     #[arg(short = 'T', long = "timestamp-delimiter", value_name = "SEP")]
     pub timestamp_delimiter: Option<String>,
+    /// Produce through the Kafka protocol to a running broker (logsync
+    /// serve or Kafka) instead of writing the data dir.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub broker: Option<String>,
 }
 
 /// `logsync consume ...`
@@ -198,6 +202,10 @@ pub struct ConsumeArgs {
     /// Keep waiting for new records instead of exiting at the end.
     #[arg(long, short = 'F')]
     pub follow: bool,
+    /// Consume through the Kafka protocol from a running broker (logsync
+    /// serve or Kafka) instead of reading the data dir.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub broker: Option<String>,
 }
 
 /// `logsync dump ...`

@@ -2,6 +2,7 @@
 //! to exit codes (0 ok, 1 nothing found, 2 any error, as grep and ripgrep).
 
 mod cli;
+mod client;
 mod cmd;
 
 use std::process::ExitCode;

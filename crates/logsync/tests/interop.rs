@@ -1352,3 +1352,60 @@ fn a_toml_config_file_sets_broker_settings_and_rejects_unknown_keys() {
     let err = lossy(&out.stderr);
     assert!(err.contains("log.retention.hours"), "{err}");
 }
+
+/// `logsync produce/consume --broker` talk Kafka protocol to a running
+/// server: what one writes, kcat reads, and the other way round.
+#[test]
+fn the_cli_produces_and_consumes_through_a_broker() {
+    let (_tmp, data) = scratch();
+    let server = Server::start_with(&data, &["--num-partitions", "2"]);
+    let cli = |args: &[&str], stdin: &[u8]| -> Output {
+        let mut input = tempfile::tempfile().expect("stdin");
+        input.write_all(stdin).expect("write");
+        input.seek(SeekFrom::Start(0)).expect("rewind");
+        Command::new(BIN)
+            .args(args)
+            .env_remove("LOGSYNC_DATA_DIR")
+            .stdin(Stdio::from(input))
+            .output()
+            .expect("run logsync")
+    };
+    let out = cli(
+        &["produce", "viacli", "--broker", server.addr(), "-K", ":"],
+        b"a:1\nb:2\nc:3\nd:4\n",
+    );
+    assert!(out.status.success(), "{}", lossy(&out.stderr));
+    let mut via_kcat: Vec<String> = ["0", "1"]
+        .iter()
+        .flat_map(|p| {
+            let got = consume_partition(&server, "viacli", p);
+            got.lines().map(str::to_owned).collect::<Vec<_>>()
+        })
+        .collect();
+    via_kcat.sort();
+    assert_eq!(via_kcat, ["a=1", "b=2", "c=3", "d=4"]);
+    produce(&server, "fromkcat", &["-K", ":"], b"x:9\ny:8\n");
+    let out = cli(
+        &[
+            "consume",
+            "fromkcat",
+            "--broker",
+            server.addr(),
+            "-f",
+            "%o %k=%s\n",
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", lossy(&out.stderr));
+    assert_eq!(lossy(&out.stdout), "0 x=9\n1 y=8\n");
+    let out = cli(&["consume", "missing", "--broker", server.addr()], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(lossy(&out.stderr).contains("UnknownTopicOrPartition"));
+    server.stop();
+}
+
+fn consume_partition(server: &Server, topic: &str, partition: &str) -> String {
+    let mut args = consume_args(server, topic);
+    args.extend_from_slice(&["-p", partition, "-e", "-f", "%k=%s\n"]);
+    lossy(&kcat_ok(&args, b""))
+}

@@ -53,6 +53,72 @@ fn parse_since(s: &str) -> anyhow::Result<TimestampMs> {
     parse_time(s).context("--since")
 }
 
+/// `--broker`: the same reads through the Kafka protocol.
+fn run_remote(addr: &str, args: &ConsumeArgs) -> anyhow::Result<Outcome> {
+    use super::remote;
+    let mut client = crate::client::Client::connect(addr)?;
+    let count = remote::partitions(&mut client, &args.topic, false)?;
+    let partitions: Vec<u32> = match args.partition {
+        Some(p) if p >= count => {
+            anyhow::bail!("topic {} has no partition {p} (it has {count})", args.topic)
+        }
+        Some(p) => vec![p],
+        None => (0..count).collect(),
+    };
+    let format = match &args.format {
+        Some(f) => Format::parse(f)?,
+        None => Format::default_with_key(args.key_delimiter.as_deref()),
+    };
+    let mut printer = Printer {
+        format,
+        topic: &args.topic,
+        buf: Vec::with_capacity(OUT_BUFFER_BYTES),
+        out: std::io::stdout().lock(),
+    };
+    let mut next = Vec::with_capacity(partitions.len());
+    for &p in &partitions {
+        let at = match (args.offset, &args.since) {
+            (Some(o), _) => i64::try_from(o).context("--offset")?,
+            (None, Some(s)) => remote::list_offset(&mut client, &args.topic, p, parse_since(s)?.0)?,
+            (None, None) => remote::list_offset(&mut client, &args.topic, p, -2)?,
+        };
+        next.push((p, at));
+    }
+    let mut remaining = args.count.unwrap_or(u64::MAX);
+    let wait = if args.follow {
+        std::time::Duration::from_millis(500)
+    } else {
+        std::time::Duration::ZERO
+    };
+    loop {
+        for (p, at) in &mut next {
+            while remaining > 0 {
+                let fetched = remote::fetch(&mut client, &args.topic, *p, *at, wait)?;
+                for r in fetched
+                    .records
+                    .iter()
+                    .take(usize::try_from(remaining).unwrap_or(usize::MAX))
+                {
+                    printer.print(r, *p)?;
+                    remaining -= 1;
+                    *at = r.offset.0 as i64 + 1;
+                }
+                if remaining > 0 {
+                    *at = (*at).max(fetched.next);
+                }
+                if fetched.records.is_empty() || *at >= fetched.high_watermark {
+                    break;
+                }
+            }
+        }
+        printer.flush()?;
+        if remaining == 0 || !args.follow {
+            break;
+        }
+    }
+    Ok(Outcome::Done)
+}
+
 /// One partition being read.
 struct Cursor {
     partition: u32,
@@ -145,6 +211,9 @@ impl Printer<'_> {
 }
 
 pub fn run(data_dir: &Path, args: ConsumeArgs) -> anyhow::Result<Outcome> {
+    if let Some(addr) = &args.broker {
+        return run_remote(addr, &args);
+    }
     let manager = LogManager::new(data_dir);
     let info = manager.topic(&args.topic)?;
     let partitions = super::partitions(&info, args.partition)?;

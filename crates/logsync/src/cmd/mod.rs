@@ -8,6 +8,7 @@ mod format;
 mod json;
 mod partitioner;
 mod produce;
+mod remote;
 mod serve;
 mod serve_config;
 mod topic;

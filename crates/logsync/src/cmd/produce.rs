@@ -158,6 +158,9 @@ impl Batcher {
 }
 
 pub fn run(data_dir: &Path, args: ProduceArgs) -> anyhow::Result<Outcome> {
+    if let Some(addr) = &args.broker {
+        return run_remote(addr, &args);
+    }
     let manager = LogManager::new(data_dir);
     let info = topic_or_create(&manager, &args.topic)?;
     if let Some(p) = args.partition.filter(|&p| p >= info.partitions) {
@@ -214,6 +217,60 @@ pub fn run(data_dir: &Path, args: ProduceArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Done)
 }
 
+/// Splits one batch of lines into records by partition: key and value at
+/// `-K`, event time at `-T`, keyed records by Kafka's partitioner, keyless
+/// ones all to `keyless`.
+fn route(
+    lines: &[Vec<u8>],
+    args: &ProduceArgs,
+    partitions: u32,
+    keyless: u32,
+) -> anyhow::Result<BTreeMap<u32, Vec<Record>>> {
+    let sep = args.key_delimiter.as_deref().map(str::as_bytes);
+    let ts_sep = args.timestamp_delimiter.as_deref().map(str::as_bytes);
+    let now = TimestampMs::now();
+    let mut by_partition: BTreeMap<u32, Vec<Record>> = BTreeMap::new();
+    for line in lines {
+        let (timestamp, line) = match ts_sep {
+            Some(ts_sep) => event_time(line, ts_sep)?,
+            None => (now, &line[..]),
+        };
+        let (key, value) = split_line(line, sep);
+        let p = match (args.partition, key) {
+            (Some(p), _) => p,
+            (None, Some(k)) => partition_for_key(k, partitions),
+            (None, None) => keyless,
+        };
+        by_partition
+            .entry(p)
+            .or_default()
+            .push(Record::new(key, value, timestamp));
+    }
+    Ok(by_partition)
+}
+
+/// A partition for the next batch's keyless records: they stay together,
+/// the next batch goes to the next partition. Starts somewhere arbitrary, as
+/// Kafka's sticky partitioner does: short runs that each write one batch
+/// would otherwise all land on partition 0.
+struct RoundRobin(u32);
+
+impl RoundRobin {
+    fn new() -> Self {
+        RoundRobin(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos()),
+        )
+    }
+
+    fn next(&mut self, args: &ProduceArgs, partitions: u32) -> u32 {
+        let p = args.partition.unwrap_or(self.0 % partitions.max(1));
+        self.0 = self.0.wrapping_add(1);
+        p
+    }
+}
+
 /// Appends batches until EOF; returns how many records it appended.
 fn append_all(
     manager: &LogManager,
@@ -223,38 +280,11 @@ fn append_all(
     logs: &mut BTreeMap<u32, Arc<Log>>,
     maintenance: &Maintenance,
 ) -> anyhow::Result<u64> {
-    let sep = args.key_delimiter.as_deref().map(str::as_bytes);
-    let ts_sep = args.timestamp_delimiter.as_deref().map(str::as_bytes);
-    // Start somewhere arbitrary, as Kafka's sticky partitioner does: short
-    // runs that each write one batch would otherwise all land on partition 0.
-    let mut round_robin = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
+    let mut turn = RoundRobin::new();
     let mut produced = 0u64;
     while let Some(lines) = batcher.next_batch()? {
-        let now = TimestampMs::now();
-        // Keyless records of one batch stay together, the next batch goes
-        // to the next partition.
-        let keyless = args.partition.unwrap_or(round_robin % info.partitions);
-        round_robin = round_robin.wrapping_add(1);
-        let mut by_partition: BTreeMap<u32, Vec<Record>> = BTreeMap::new();
-        for line in &lines {
-            let (timestamp, line) = match ts_sep {
-                Some(ts_sep) => event_time(line, ts_sep)?,
-                None => (now, &line[..]),
-            };
-            let (key, value) = split_line(line, sep);
-            let p = match (args.partition, key) {
-                (Some(p), _) => p,
-                (None, Some(k)) => partition_for_key(k, info.partitions),
-                (None, None) => keyless,
-            };
-            by_partition
-                .entry(p)
-                .or_default()
-                .push(Record::new(key, value, timestamp));
-        }
-        for (p, records) in by_partition {
+        let keyless = turn.next(args, info.partitions);
+        for (p, records) in route(&lines, args, info.partitions, keyless)? {
             let log = match logs.entry(p) {
                 Entry::Occupied(e) => e.into_mut(),
                 Entry::Vacant(e) => {
@@ -268,6 +298,40 @@ fn append_all(
         }
     }
     Ok(produced)
+}
+
+/// `--broker`: the same batches, produced through the Kafka protocol.
+fn run_remote(addr: &str, args: &ProduceArgs) -> anyhow::Result<Outcome> {
+    let mut client = crate::client::Client::connect(addr)?;
+    let partitions = super::remote::partitions(&mut client, &args.topic, true)?;
+    if let Some(p) = args.partition.filter(|&p| p >= partitions) {
+        anyhow::bail!(
+            "topic {} has no partition {p} (it has {partitions})",
+            args.topic
+        );
+    }
+    // Kafka's default message.max.bytes (1 MB) bounds a batch here.
+    let max_message = 1_000_000usize;
+    let (tx, rx) = mpsc::sync_channel::<Line>(CHANNEL_LINES);
+    std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || read_lines(&tx, max_message))
+        .context("starting the stdin reader thread")?;
+    let mut batcher = Batcher {
+        rx,
+        carry: None,
+        failed: None,
+        limit: BATCH_BYTES.min(max_message - BATCH_HEADER_BYTES),
+    };
+    let mut turn = RoundRobin::new();
+    let mut produced = 0;
+    while let Some(lines) = batcher.next_batch()? {
+        let keyless = turn.next(args, partitions);
+        let by_partition = route(&lines, args, partitions, keyless)?;
+        produced += super::remote::produce(&mut client, &args.topic, by_partition)?;
+    }
+    tracing::info!(records = produced, topic = %args.topic, broker = addr, "produced");
+    Ok(Outcome::Done)
 }
 
 #[cfg(test)]
