@@ -122,6 +122,23 @@ struct Batcher {
 }
 
 impl Batcher {
+    /// Batches of stdin's lines, read by a thread of their own, each batch
+    /// under `max_message` bytes (and [`BATCH_BYTES`]).
+    fn from_stdin(max_message: usize) -> anyhow::Result<(Batcher, std::thread::JoinHandle<()>)> {
+        let (tx, rx) = mpsc::sync_channel::<Line>(CHANNEL_LINES);
+        let reader = std::thread::Builder::new()
+            .name("stdin".into())
+            .spawn(move || read_lines(&tx, max_message))
+            .context("starting the stdin reader thread")?;
+        let batcher = Batcher {
+            rx,
+            carry: None,
+            failed: None,
+            limit: BATCH_BYTES.min(max_message.saturating_sub(BATCH_HEADER_BYTES)),
+        };
+        Ok((batcher, reader))
+    }
+
     fn next_batch(&mut self) -> anyhow::Result<Option<Vec<Vec<u8>>>> {
         if let Some(e) = self.failed.take() {
             return Err(e);
@@ -172,19 +189,7 @@ pub fn run(data_dir: &Path, args: ProduceArgs) -> anyhow::Result<Outcome> {
         .into());
     }
     let max_message = info.config.max_message_bytes as usize;
-    let limit = BATCH_BYTES.min(max_message.saturating_sub(BATCH_HEADER_BYTES));
-
-    let (tx, rx) = mpsc::sync_channel::<Line>(CHANNEL_LINES);
-    let reader = std::thread::Builder::new()
-        .name("stdin".into())
-        .spawn(move || read_lines(&tx, max_message))
-        .context("starting the stdin reader thread")?;
-    let mut batcher = Batcher {
-        rx,
-        carry: None,
-        failed: None,
-        limit,
-    };
+    let (mut batcher, reader) = Batcher::from_stdin(max_message)?;
 
     let mut logs: BTreeMap<u32, Arc<Log>> = BTreeMap::new();
     let maintenance = Maintenance::start(Schedule::default())?;
@@ -311,18 +316,7 @@ fn run_remote(addr: &str, args: &ProduceArgs) -> anyhow::Result<Outcome> {
         );
     }
     // Kafka's default message.max.bytes (1 MB) bounds a batch here.
-    let max_message = 1_000_000usize;
-    let (tx, rx) = mpsc::sync_channel::<Line>(CHANNEL_LINES);
-    std::thread::Builder::new()
-        .name("stdin".into())
-        .spawn(move || read_lines(&tx, max_message))
-        .context("starting the stdin reader thread")?;
-    let mut batcher = Batcher {
-        rx,
-        carry: None,
-        failed: None,
-        limit: BATCH_BYTES.min(max_message - BATCH_HEADER_BYTES),
-    };
+    let (mut batcher, _reader) = Batcher::from_stdin(1_000_000)?;
     let mut turn = RoundRobin::new();
     let mut produced = 0;
     while let Some(lines) = batcher.next_batch()? {
