@@ -46,6 +46,10 @@ pub enum Command {
 /// `logsync topic ...`
 #[derive(Debug, Args)]
 pub struct TopicArgs {
+    /// Manage topics on a running broker (logsync serve or Kafka) through
+    /// the Kafka protocol: create, list, describe and delete.
+    #[arg(long, value_name = "HOST:PORT", global = true)]
+    pub broker: Option<String>,
     #[command(subcommand)]
     pub action: TopicAction,
 }

@@ -1409,3 +1409,53 @@ fn consume_partition(server: &Server, topic: &str, partition: &str) -> String {
     args.extend_from_slice(&["-p", partition, "-e", "-f", "%k=%s\n"]);
     lossy(&kcat_ok(&args, b""))
 }
+
+/// `logsync topic --broker`: create (with configs), list, describe and
+/// delete through the Kafka protocol.
+#[test]
+fn topic_commands_work_through_a_broker() {
+    let (_tmp, data) = scratch();
+    let server = Server::start(&data);
+    let run = |args: &[&str]| -> Output {
+        Command::new(BIN)
+            .args(args)
+            .env_remove("LOGSYNC_DATA_DIR")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run logsync")
+    };
+    let addr = server.addr().to_owned();
+    let ok = |args: &[&str]| -> String {
+        let out = run(args);
+        assert!(out.status.success(), "{args:?}: {}", lossy(&out.stderr));
+        lossy(&out.stdout)
+    };
+    ok(&[
+        "topic",
+        "--broker",
+        &addr,
+        "create",
+        "t2",
+        "-p",
+        "2",
+        "--config",
+        "cleanup.policy=compact",
+    ]);
+    assert!(ok(&["topic", "--broker", &addr, "list"]).contains("t2\t2 partition(s)"));
+    produce(&server, "t2", &["-K", ":", "-p", "1"], b"k:v\n");
+    let d = ok(&["topic", "--broker", &addr, "describe", "t2"]);
+    assert!(
+        d.contains("Partition: 1\tLogStartOffset: 0\tLogEndOffset: 1"),
+        "{d}"
+    );
+    let dup = run(&["topic", "--broker", &addr, "create", "t2"]);
+    assert_eq!(dup.status.code(), Some(2));
+    assert!(
+        lossy(&dup.stderr).contains("TopicAlreadyExists"),
+        "{}",
+        lossy(&dup.stderr)
+    );
+    ok(&["topic", "--broker", &addr, "delete", "t2"]);
+    assert!(!ok(&["topic", "--broker", &addr, "list"]).contains("t2"));
+    server.stop();
+}

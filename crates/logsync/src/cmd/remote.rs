@@ -213,3 +213,67 @@ pub fn fetch(
         high_watermark: p.high_watermark,
     })
 }
+
+/// CreateTopics with one replica and `key=value` configs.
+pub fn create_topic(
+    client: &mut Client,
+    topic: &str,
+    partitions: u32,
+    configs: &[(String, String)],
+) -> anyhow::Result<()> {
+    use kafka_protocol::messages::create_topics_request::{
+        CreatableTopic, CreatableTopicConfig, CreateTopicsRequest,
+    };
+    let configs = configs
+        .iter()
+        .map(|(k, v)| {
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_string(k.clone()))
+                .with_value(Some(StrBytes::from_string(v.clone())))
+        })
+        .collect();
+    let req = CreateTopicsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_topics(vec![
+            CreatableTopic::default()
+                .with_name(name(topic))
+                .with_num_partitions(i32::try_from(partitions).context("partitions")?)
+                .with_replication_factor(1)
+                .with_configs(configs),
+        ]);
+    let resp = client.call(5, &req)?;
+    for t in resp.topics {
+        if t.error_code != 0 {
+            let msg = t.error_message.map(|m| m.to_string()).unwrap_or_default();
+            return Err(error(t.error_code).context(format!("topic {topic}: {msg}")));
+        }
+    }
+    Ok(())
+}
+
+/// Every topic with its partition count, by name.
+pub fn list_topics(client: &mut Client) -> anyhow::Result<Vec<(String, usize)>> {
+    let md = client.call(METADATA_V, &MetadataRequest::default().with_topics(None))?;
+    let mut topics: Vec<(String, usize)> = md
+        .topics
+        .into_iter()
+        .filter_map(|t| t.name.map(|n| (n.0.to_string(), t.partitions.len())))
+        .collect();
+    topics.sort();
+    Ok(topics)
+}
+
+/// DeleteTopics.
+pub fn delete_topic(client: &mut Client, topic: &str) -> anyhow::Result<()> {
+    use kafka_protocol::messages::delete_topics_request::DeleteTopicsRequest;
+    let req = DeleteTopicsRequest::default()
+        .with_topic_names(vec![name(topic)])
+        .with_timeout_ms(30_000);
+    let resp = client.call(4, &req)?;
+    for r in resp.responses {
+        if r.error_code != 0 {
+            return Err(error(r.error_code).context(format!("topic {topic}")));
+        }
+    }
+    Ok(())
+}

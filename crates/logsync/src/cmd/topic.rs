@@ -18,6 +18,9 @@ fn parse_pair(s: &str) -> anyhow::Result<(&str, &str)> {
 }
 
 pub fn run(data_dir: &Path, args: TopicArgs) -> anyhow::Result<Outcome> {
+    if let Some(addr) = &args.broker {
+        return remote(addr, args.action);
+    }
     let manager = LogManager::new(data_dir);
     match args.action {
         TopicAction::Create {
@@ -178,4 +181,49 @@ fn describe(manager: &LogManager, topic: &str, as_json: bool) -> anyhow::Result<
 fn free_bytes(dir: &Path) -> Option<u64> {
     let st = rustix::fs::statvfs(dir).ok()?;
     Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// `--broker`: the topic actions a Kafka broker offers.
+fn remote(addr: &str, action: TopicAction) -> anyhow::Result<Outcome> {
+    let mut client = crate::client::Client::connect(addr)?;
+    match action {
+        TopicAction::Create {
+            topic,
+            partitions,
+            configs,
+        } => {
+            let pairs = configs
+                .iter()
+                .map(|c| parse_pair(c).map(|(k, v)| (k.to_owned(), v.to_owned())))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            super::remote::create_topic(&mut client, &topic, partitions, &pairs)?;
+            println!("created topic {topic} with {partitions} partition(s)");
+        }
+        TopicAction::List => {
+            for (name, partitions) in super::remote::list_topics(&mut client)? {
+                println!("{name}\t{partitions} partition(s)");
+            }
+        }
+        TopicAction::Delete { topic } => {
+            super::remote::delete_topic(&mut client, &topic)?;
+            println!("deleted topic {topic}");
+        }
+        TopicAction::Describe { topic, json: false } => {
+            let partitions = super::remote::partitions(&mut client, &topic, false)?;
+            println!("Topic: {topic}\tPartitions: {partitions}");
+            for p in 0..partitions {
+                let start = super::remote::list_offset(&mut client, &topic, p, -2)?;
+                let end = super::remote::list_offset(&mut client, &topic, p, -1)?;
+                println!("Partition: {p}\tLogStartOffset: {start}\tLogEndOffset: {end}");
+            }
+        }
+        TopicAction::Describe { json: true, .. }
+        | TopicAction::Alter { .. }
+        | TopicAction::Retention { .. } => {
+            anyhow::bail!(
+                "with --broker, topic supports create, list, describe (without --json) and delete; run this one on the data dir with the server stopped"
+            );
+        }
+    }
+    Ok(Outcome::Done)
 }
