@@ -211,7 +211,7 @@ impl Log {
     ) -> Result<(AppendInfo, u64, u64)> {
         match self.write_locked(w, buf, headers) {
             Err(full @ Error::DiskFull { .. }) if self.config.load().cleanup_policy.deletes() => {
-                let freed = self.retention_locked(w, super::now_ms())?;
+                let freed = self.retention_locked(w, super::now_ms(), true)?;
                 tracing::warn!(dir = %self.dir.display(), segments = freed.segments_deleted, bytes = freed.bytes_deleted, "disk full on append; applied retention");
                 if freed.segments_deleted == 0 {
                     return Err(full);

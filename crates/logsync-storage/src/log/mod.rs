@@ -147,6 +147,9 @@ pub struct Log {
     /// The cleaner checkpoint; the mutex also keeps cleans of this log one
     /// at a time.
     cleaner: Mutex<crate::cleaner::CleanerState>,
+    /// Segments retention took out of the list whose files are not renamed
+    /// and removed yet ([`Log::finish_deletes`]).
+    pending_deletes: Mutex<Vec<Arc<Segment>>>,
     lock_file: Mutex<Option<Box<dyn fmt::Debug + Send + Sync>>>,
 }
 
@@ -354,6 +357,9 @@ impl Log {
     /// # Errors
     /// I/O errors; the marker is then not written and the next open recovers.
     pub fn close(&self) -> Result<()> {
+        if let Err(e) = self.finish_deletes() {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "removing deleted segments at close failed; the next open removes them");
+        }
         let mut w = guard(&self.writer);
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());

@@ -200,6 +200,7 @@ pub(super) fn open(dir: &Path, config: LogConfig, fs: Arc<dyn FileSystem>) -> Re
         poisoned: AtomicBool::new(false),
         closed: AtomicBool::new(false),
         cleaner: Mutex::new(cleaner_state),
+        pending_deletes: Mutex::new(Vec::new()),
         lock_file: Mutex::new(Some(lock_file)),
         config: ArcSwap::from_pointee(config),
     };

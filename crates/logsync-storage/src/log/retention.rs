@@ -48,15 +48,33 @@ impl Log {
         self.check_writable()?;
         let mut w = guard(&self.writer);
         self.check_writable()?;
-        self.retention_locked(&mut w, now)
+        let report = self.retention_locked(&mut w, now, false)?;
+        drop(w);
+        // Outside the writer lock: renaming and unlinking many files must
+        // not hold up appends.
+        self.finish_deletes()?;
+        Ok(report)
     }
 
-    /// Retention under the writer lock (also used by an append that met a
-    /// full disk).
+    /// Renames and removes the files of segments retention took out of the
+    /// log, without the writer lock. `apply_retention` calls it, and so does
+    /// `close` in case a run was interrupted.
+    ///
+    /// # Errors
+    /// I/O errors renaming (the files stay; the next open removes them).
+    pub fn finish_deletes(&self) -> Result<()> {
+        let gone = std::mem::take(&mut *guard(&self.pending_deletes));
+        self.retire(&gone)
+    }
+
+    /// Retention under the writer lock. An append that met a full disk
+    /// deletes the files at once (`now_delete`); otherwise they are left to
+    /// [`Log::finish_deletes`].
     pub(super) fn retention_locked(
         &self,
         w: &mut Writer,
         now: TimestampMs,
+        now_delete: bool,
     ) -> Result<RetentionReport> {
         let mut report = RetentionReport {
             log_start_offset: self.log_start_offset(),
@@ -96,7 +114,13 @@ impl Log {
         let new_start = first_kept
             .base_offset()
             .max(self.log_start.load(Ordering::Acquire));
-        let gone = self.delete_prefix_locked(w, new_start)?;
+        let gone = if now_delete {
+            self.delete_prefix_locked(w, new_start)?
+        } else {
+            let gone = self.unlink_prefix_locked(w, new_start)?;
+            guard(&self.pending_deletes).extend(gone.iter().cloned());
+            gone
+        };
         report.segments_deleted = gone.len();
         report.bytes_deleted = gone.iter().map(|s| s.size()).sum();
         report.log_start_offset = Offset(new_start);

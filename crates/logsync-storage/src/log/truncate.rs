@@ -44,6 +44,20 @@ impl Log {
         w: &mut Writer,
         new_start: u64,
     ) -> Result<Vec<Arc<Segment>>> {
+        let gone = self.unlink_prefix_locked(w, new_start)?;
+        self.retire(&gone)?;
+        Ok(gone)
+    }
+
+    /// The first half of [`Log::delete_prefix_locked`]: the new start is
+    /// durable and the segments are out of the list (readers no longer find
+    /// them), but their files are still there. A crash from here on is
+    /// repaired by open, which removes segments wholly below the log start.
+    pub(super) fn unlink_prefix_locked(
+        &self,
+        w: &mut Writer,
+        new_start: u64,
+    ) -> Result<Vec<Arc<Segment>>> {
         // Durable first, so a crash after the renames below still knows the start.
         w.checkpoint.log_start_offset = new_start;
         self.write_checkpoint(&w.checkpoint)?;
@@ -60,14 +74,22 @@ impl Log {
         let (gone, kept) = segments.split_at(keep_from);
         if !gone.is_empty() {
             self.segments.store(Arc::new(kept.to_vec()));
-            for seg in gone {
-                seg.mark_deleted()?;
-            }
-            self.fs
-                .sync_dir(&self.dir)
-                .map_err(|e| Error::io("fsync", &self.dir, e))?;
         }
         Ok(gone.to_vec())
+    }
+
+    /// The second half: renames the segments' files to `*.deleted` (removed
+    /// when the last reader drops them) and syncs the directory.
+    pub(super) fn retire(&self, gone: &[Arc<Segment>]) -> Result<()> {
+        if gone.is_empty() {
+            return Ok(());
+        }
+        for seg in gone {
+            seg.mark_deleted()?;
+        }
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(|e| Error::io("fsync", &self.dir, e))
     }
 
     /// Removes every record at or after `offset` (replication uses this to
