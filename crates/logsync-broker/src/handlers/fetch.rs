@@ -33,9 +33,7 @@ pub async fn fetch(broker: &Arc<Broker>, req: FetchRequest) -> FetchResponse {
         let (response, bytes, any_error) = {
             let broker = Arc::clone(broker);
             let req = Arc::clone(&req);
-            tokio::task::spawn_blocking(move || read_all(&broker, &req))
-                .await
-                .unwrap_or_default()
+            super::response_on_pool("Fetch", move || read_all(&broker, &req)).await
         };
         let now = Instant::now();
         if bytes >= min_bytes.max(1) || any_error || now >= deadline {

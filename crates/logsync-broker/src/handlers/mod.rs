@@ -119,6 +119,33 @@ pub fn is_handled(api_key: ApiKey) -> bool {
     HANDLED.contains(&api_key)
 }
 
+/// Runs a storage call of `log` on the blocking pool (file I/O and fsyncs
+/// never run on the async threads). A panic there becomes an I/O error
+/// naming `op` and the partition directory.
+async fn on_pool<T: Send + 'static>(
+    op: &'static str,
+    log: &Arc<logsync_storage::Log>,
+    f: impl FnOnce(&logsync_storage::Log) -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    let owned = Arc::clone(log);
+    match tokio::task::spawn_blocking(move || f(&owned)).await {
+        Ok(r) => r,
+        Err(e) => Err(StorageError::io(op, log.dir(), std::io::Error::other(e))),
+    }
+}
+
+/// Builds a whole response on the blocking pool; a panic there is logged
+/// and answered with the empty (default) response.
+async fn response_on_pool<T: Default + Send + 'static>(
+    api: &'static str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        tracing::error!(api, error = %e, "handler failed on the blocking pool");
+        T::default()
+    })
+}
+
 /// The Kafka error code for a storage error.
 #[must_use]
 pub fn error_code(e: &StorageError) -> i16 {

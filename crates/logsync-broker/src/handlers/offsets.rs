@@ -19,9 +19,7 @@ const EARLIEST: i64 = -2;
 pub async fn list_offsets(broker: &Arc<Broker>, req: ListOffsetsRequest) -> ListOffsetsResponse {
     let broker = Arc::clone(broker);
     // Time lookups read index and log files: off the async threads.
-    tokio::task::spawn_blocking(move || answer(&broker, req))
-        .await
-        .unwrap_or_default()
+    super::response_on_pool("ListOffsets", move || answer(&broker, req)).await
 }
 
 fn answer(broker: &Broker, req: ListOffsetsRequest) -> ListOffsetsResponse {
@@ -84,7 +82,7 @@ pub async fn delete_records(
         DeleteRecordsPartitionResult, DeleteRecordsResponse, DeleteRecordsTopicResult,
     };
     let broker = Arc::clone(broker);
-    tokio::task::spawn_blocking(move || {
+    super::response_on_pool("DeleteRecords", move || {
         let topics = req
             .topics
             .into_iter()
@@ -112,7 +110,6 @@ pub async fn delete_records(
         DeleteRecordsResponse::default().with_topics(topics)
     })
     .await
-    .unwrap_or_default()
 }
 
 fn truncate(broker: &Broker, topic: &str, index: i32, offset: i64) -> Result<i64, StorageError> {

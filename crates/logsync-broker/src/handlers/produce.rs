@@ -139,13 +139,9 @@ impl PendingProduce {
                     partitions.push(response);
                     continue;
                 };
-                let log = Arc::clone(&part.log);
-                let waited = tokio::task::spawn_blocking(move || log.wait_durable_for(durable))
-                    .await
-                    .map_err(|e| {
-                        StorageError::io("fsync", part.log.dir(), std::io::Error::other(e))
-                    })
-                    .and_then(|r| r);
+                let waited =
+                    super::on_pool("fsync", &part.log, move |log| log.wait_durable_for(durable))
+                        .await;
                 partitions.push(match waited {
                     Ok(()) => {
                         any = true;
@@ -200,17 +196,15 @@ async fn append_on_pool(
     part: &Arc<Partition>,
     records: Bytes,
 ) -> Result<(i64, i64, Durable), StorageError> {
-    let log = Arc::clone(&part.log);
-    tokio::task::spawn_blocking(move || {
+    super::on_pool("append", &part.log, move |log| {
         let (info, durable) = log.append_unsynced(&records)?;
-        Ok::<_, StorageError>((
+        Ok((
             info.base_offset.0 as i64,
             log.log_start_offset().0 as i64,
             durable,
         ))
     })
     .await
-    .map_err(|e| StorageError::io("append", part.log.dir(), std::io::Error::other(e)))?
 }
 
 /// Check, write and record under the partition's producer lock, so that
@@ -222,10 +216,7 @@ async fn append_idempotent(
 ) -> Result<(i64, i64, Durable), Refused> {
     let mut state = part.producers.lock().await;
     if state.is_none() {
-        let log = Arc::clone(&part.log);
-        let rebuilt = tokio::task::spawn_blocking(move || PartitionProducers::rebuild(&log))
-            .await
-            .map_err(|e| StorageError::io("read", part.log.dir(), std::io::Error::other(e)))??;
+        let rebuilt = super::on_pool("read", &part.log, PartitionProducers::rebuild).await?;
         *state = Some(rebuilt);
     }
     let Some(producers) = state.as_mut() else {
