@@ -41,6 +41,16 @@ pub enum Command {
     Dump(DumpArgs),
     /// Run benchmarks, each beside a baseline measured in the same run.
     Bench(BenchArgs),
+    /// A key/value store over a compacted topic: set, get, del, ttl, scan, compact, stats, load.
+    Kv(crate::cmd::kv::KvArgs),
+    /// Parse a raw log file into one JSON record per line.
+    Parse(crate::cmd::logs::ParseArgs),
+    /// Statistics of a raw log file: rates, levels, components, templates.
+    Stats(crate::cmd::logs::StatsArgs),
+    /// Print the last lines of a file (as GNU tail -n), or follow it (-f).
+    Tail(crate::cmd::logs::TailArgs),
+    /// Parse a raw log file and append its records to a topic, keyed, with event time.
+    Ingest(crate::cmd::logs::IngestArgs),
 }
 
 /// `logsync topic ...`
@@ -239,6 +249,30 @@ pub enum BenchSuite {
         #[arg(long)]
         dir: Option<PathBuf>,
         /// Scale factor for data sizes (1.0 = the sizes in the issue: 1 GiB read, 10M records, 10 GiB open).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// Only run benchmarks whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+    },
+    /// The key/value store: get, set, group commit, open with and without checkpoint, compact.
+    Kv {
+        /// Directory for the benchmark's files (default: a temporary directory under the data dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Scale factor for data sizes (1.0 = the sizes in the issue, e.g. 10M keys).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// Only run benchmarks whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+    },
+    /// Raw-log ingestion: parse, ingest end to end, template mining.
+    Ingest {
+        /// Directory for the benchmark's files (default: a temporary directory under the data dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Scale factor for data sizes (1.0 = the sizes in the issue, e.g. 10M lines).
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
         /// Only run benchmarks whose name contains this.

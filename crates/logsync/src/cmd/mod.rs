@@ -6,6 +6,8 @@ mod consume;
 mod dump;
 mod format;
 mod json;
+pub mod kv;
+pub mod logs;
 mod partitioner;
 mod produce;
 mod remote;
@@ -27,6 +29,11 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Compact(args) => compact::run(&data_dir, &args),
         Command::Dump(args) => dump::run(args),
         Command::Bench(args) => bench::run(&data_dir, args),
+        Command::Kv(args) => kv::run(&data_dir, args),
+        Command::Parse(args) => logs::parse(args),
+        Command::Stats(args) => logs::stats(&data_dir, args),
+        Command::Tail(args) => logs::tail(args),
+        Command::Ingest(args) => logs::ingest(&data_dir, args),
     }
 }
 

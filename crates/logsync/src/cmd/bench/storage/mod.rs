@@ -18,24 +18,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use logsync_storage::{FsyncPolicy, Log, LogConfig, Record};
 
+pub use super::Options;
 use super::report::{Row, fmt_bytes, fmt_num, markdown_table, mb_per_s};
 use super::workload::{Scratch, free_bytes};
 
 /// Seed of every generator, printed so that a run can be repeated.
 pub const SEED: u64 = 0x6c6f_6773_796e_6321;
-
-/// What the command line asked for.
-#[derive(Debug)]
-pub struct Options<'a> {
-    /// `--data-dir`: the default benchmark directory goes below it.
-    pub data_dir: &'a Path,
-    /// `--dir`.
-    pub dir: Option<&'a Path>,
-    /// `--scale`.
-    pub scale: f64,
-    /// `--only`.
-    pub only: Option<&'a str>,
-}
 
 /// What a benchmark gets: where to write and how big to make things.
 #[derive(Debug)]

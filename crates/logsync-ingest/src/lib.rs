@@ -1,0 +1,1 @@
+//! Raw-log ingestion (work in progress this session).

@@ -1,0 +1,1 @@
+//! Key/value store over a compacted log (work in progress this session).
