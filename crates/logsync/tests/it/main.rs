@@ -5,6 +5,8 @@ mod cli;
 mod compact;
 mod consume;
 mod dump;
+mod kv;
+mod logs;
 mod produce;
 mod topic;
 mod util;

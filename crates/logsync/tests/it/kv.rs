@@ -1,0 +1,1 @@
+//! `logsync kv ...` end to end (tests being written this session).
