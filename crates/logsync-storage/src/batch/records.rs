@@ -290,6 +290,14 @@ impl RecordCursor {
         })
     }
 
+    /// Byte position in the records part of the next record to decode
+    /// (after the last one decoded), so that a caller can locate a record
+    /// inside the batch.
+    #[must_use]
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
     /// The next record, or `None` after the declared count (or after an error).
     pub fn next_record<'a>(&mut self, buf: &'a [u8]) -> Option<Result<RecordRef<'a>, CorruptKind>> {
         if self.remaining <= 0 {

@@ -9,7 +9,7 @@ use crate::batch::{self, BatchHeader, BatchSpec, Record};
 use crate::config::FsyncPolicy;
 use crate::error::{CorruptKind, Error, Result};
 use crate::index::Indexes;
-use crate::offset::{Offset, TimestampMs};
+use crate::offset::{FilePosition, Offset, TimestampMs};
 use crate::segment::Segment;
 use crate::segment::file_name::FileKind;
 use crate::segment::recover::IndexBuilder;
@@ -279,6 +279,8 @@ impl Log {
             last_offset: Offset(last.last_offset()),
             max_timestamp: TimestampMs(max_ts),
             batches: headers.len() as u32,
+            segment_base_offset: Offset(active.base_offset()),
+            position: FilePosition(u32::try_from(start).unwrap_or(u32::MAX)),
         };
         if let FsyncPolicy::IntervalMs(ms) = self.config.load().fsync
             && w.last_sync.elapsed().as_millis() >= u128::from(ms)

@@ -30,7 +30,7 @@ use crate::config::LogConfig;
 use crate::error::{Error, Result};
 use crate::fs::{FileSystem, StdFs};
 use crate::index::{OffsetEntry, TimeEntry};
-use crate::offset::{Offset, TimestampMs};
+use crate::offset::{FilePosition, Offset, TimestampMs};
 use crate::segment::recover::IndexBuilder;
 use crate::segment::{Segment, SegmentInfo};
 
@@ -50,6 +50,11 @@ pub struct AppendInfo {
     pub max_timestamp: TimestampMs,
     /// Number of batches written.
     pub batches: u32,
+    /// Base offset of the segment the batches went to (all of them go to
+    /// one segment).
+    pub segment_base_offset: Offset,
+    /// File position of the first batch in that segment's `.log` file.
+    pub position: FilePosition,
 }
 
 /// Sizes and offsets of a log, for `topic describe`.
@@ -268,6 +273,15 @@ impl Log {
 
     fn snapshot(&self) -> Arc<Vec<Arc<Segment>>> {
         self.segments.load_full()
+    }
+
+    /// The current segment list, oldest first, the active segment last. A
+    /// segment held here stays readable (through [`Segment::log_file`]) even
+    /// after retention or the cleaner removed it from the log: its files go
+    /// when the last holder drops it.
+    #[must_use]
+    pub fn segments(&self) -> Arc<Vec<Arc<Segment>>> {
+        self.snapshot()
     }
 
     fn active(&self) -> Result<Arc<Segment>> {

@@ -365,3 +365,27 @@ fn chained_reads_with_any_budget_return_every_offset_once() {
         assert_eq!(seen, (0..n).collect::<Vec<_>>(), "max_bytes {max}");
     }
 }
+
+#[test]
+fn append_info_gives_the_segment_and_file_position_of_the_batch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::open(dir.path(), small_config()).expect("open");
+    for i in 0..200 {
+        let info = log.append_records(&[record(i)]).expect("append");
+        let segments = log.segments();
+        let seg = segments
+            .iter()
+            .find(|s| s.base_offset() == info.segment_base_offset.0)
+            .expect("segment of the append is in the list");
+        let mut header = [0u8; batch::BATCH_HEADER_BYTES];
+        logsync_storage::fs::read_exact_at(
+            seg.log_file().as_ref(),
+            &mut header,
+            u64::from(info.position.0),
+        )
+        .expect("read at the reported position");
+        let h = batch::BatchHeader::parse(&header).expect("a batch header there");
+        assert_eq!(h.base_offset as u64, info.base_offset.0, "append {i}");
+    }
+    assert!(log.segments().len() > 2, "the appends rolled segments");
+}
