@@ -57,7 +57,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct TopicArgs {
     /// Manage topics on a running broker (logsync serve or Kafka) through
-    /// the Kafka protocol: create, list, describe and delete.
+    /// the Kafka protocol: create, list, describe, alter and delete.
     #[arg(long, value_name = "HOST:PORT", global = true)]
     pub broker: Option<String>,
     #[command(subcommand)]

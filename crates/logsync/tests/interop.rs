@@ -1410,7 +1410,7 @@ fn consume_partition(server: &Server, topic: &str, partition: &str) -> String {
     lossy(&kcat_ok(&args, b""))
 }
 
-/// `logsync topic --broker`: create (with configs), list, describe and
+/// `logsync topic --broker`: create (with configs), list, describe, alter and
 /// delete through the Kafka protocol.
 #[test]
 fn topic_commands_work_through_a_broker() {
@@ -1447,6 +1447,48 @@ fn topic_commands_work_through_a_broker() {
     assert!(
         d.contains("Partition: 1\tLogStartOffset: 0\tLogEndOffset: 1"),
         "{d}"
+    );
+    assert!(d.contains("Config: cleanup.policy=compact\n"), "{d}");
+    ok(&[
+        "topic",
+        "--broker",
+        &addr,
+        "alter",
+        "t2",
+        "-c",
+        "retention.ms=60000",
+        "-c",
+        "compaction.strategy=timestamp",
+    ]);
+    let d = ok(&["topic", "--broker", &addr, "describe", "t2"]);
+    assert!(
+        d.contains(
+            "Config: cleanup.policy=compact compaction.strategy=timestamp retention.ms=60000\n"
+        ),
+        "{d}"
+    );
+    let j = ok(&["topic", "--broker", &addr, "describe", "t2", "--json"]);
+    assert!(j.contains("\"retention.ms\":\"60000\""), "{j}");
+    assert!(j.contains("\"segment.bytes\":\"1073741824\""), "{j}");
+    let bad = run(&[
+        "topic",
+        "--broker",
+        &addr,
+        "alter",
+        "t2",
+        "-c",
+        "retention.ms=soon",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        lossy(&bad.stderr).contains("InvalidConfig"),
+        "{}",
+        lossy(&bad.stderr)
+    );
+    let d = ok(&["topic", "--broker", &addr, "describe", "t2"]);
+    assert!(
+        d.contains("retention.ms=60000"),
+        "a refused alter changes nothing: {d}"
     );
     let dup = run(&["topic", "--broker", &addr, "create", "t2"]);
     assert_eq!(dup.status.code(), Some(2));

@@ -277,3 +277,91 @@ pub fn delete_topic(client: &mut Client, topic: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Kafka's resource type for a topic in the config APIs.
+const TOPIC_RESOURCE: i8 = 2;
+
+/// One topic config as DescribeConfigs reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigEntry {
+    /// Kafka's key name, e.g. `cleanup.policy`.
+    pub name: String,
+    /// The value (`None` for a sensitive or unset value).
+    pub value: Option<String>,
+    /// True when the value is the default rather than set on the topic.
+    pub is_default: bool,
+}
+
+/// DescribeConfigs of one topic: every config the broker reports, by name.
+pub fn describe_configs(client: &mut Client, topic: &str) -> anyhow::Result<Vec<ConfigEntry>> {
+    use kafka_protocol::messages::describe_configs_request::{
+        DescribeConfigsRequest, DescribeConfigsResource,
+    };
+    let req = DescribeConfigsRequest::default().with_resources(vec![
+        DescribeConfigsResource::default()
+            .with_resource_type(TOPIC_RESOURCE)
+            .with_resource_name(StrBytes::from_string(topic.to_owned()))
+            .with_configuration_keys(None),
+    ]);
+    let resp = client.call(1, &req)?;
+    let result = resp
+        .results
+        .into_iter()
+        .next()
+        .context("the broker answered DescribeConfigs without the topic")?;
+    if result.error_code != 0 {
+        let msg = result
+            .error_message
+            .map(|m| m.to_string())
+            .unwrap_or_default();
+        return Err(error(result.error_code).context(format!("topic {topic}: {msg}")));
+    }
+    // config_source 5 = DEFAULT_CONFIG (v1+); 1 = DYNAMIC_TOPIC_CONFIG.
+    let mut entries: Vec<ConfigEntry> = result
+        .configs
+        .into_iter()
+        .map(|c| ConfigEntry {
+            name: c.name.to_string(),
+            value: c.value.map(|v| v.to_string()),
+            is_default: c.config_source == 5,
+        })
+        .collect();
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(entries)
+}
+
+/// IncrementalAlterConfigs: sets each `key=value` on the topic (the others stay).
+pub fn alter_configs(
+    client: &mut Client,
+    topic: &str,
+    configs: &[(String, String)],
+) -> anyhow::Result<()> {
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig, IncrementalAlterConfigsRequest,
+    };
+    const SET: i8 = 0;
+    let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(TOPIC_RESOURCE)
+            .with_resource_name(StrBytes::from_string(topic.to_owned()))
+            .with_configs(
+                configs
+                    .iter()
+                    .map(|(k, v)| {
+                        AlterableConfig::default()
+                            .with_name(StrBytes::from_string(k.clone()))
+                            .with_config_operation(SET)
+                            .with_value(Some(StrBytes::from_string(v.clone())))
+                    })
+                    .collect(),
+            ),
+    ]);
+    let resp = client.call(0, &req)?;
+    for r in resp.responses {
+        if r.error_code != 0 {
+            let msg = r.error_message.map(|m| m.to_string()).unwrap_or_default();
+            return Err(error(r.error_code).context(format!("topic {topic}: {msg}")));
+        }
+    }
+    Ok(())
+}

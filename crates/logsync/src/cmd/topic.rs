@@ -208,22 +208,84 @@ fn remote(addr: &str, action: TopicAction) -> anyhow::Result<Outcome> {
             super::remote::delete_topic(&mut client, &topic)?;
             println!("deleted topic {topic}");
         }
-        TopicAction::Describe { topic, json: false } => {
+        TopicAction::Describe { topic, json } => {
             let partitions = super::remote::partitions(&mut client, &topic, false)?;
-            println!("Topic: {topic}\tPartitions: {partitions}");
+            let configs = super::remote::describe_configs(&mut client, &topic)?;
+            let mut offsets = Vec::new();
             for p in 0..partitions {
                 let start = super::remote::list_offset(&mut client, &topic, p, -2)?;
                 let end = super::remote::list_offset(&mut client, &topic, p, -1)?;
-                println!("Partition: {p}\tLogStartOffset: {start}\tLogEndOffset: {end}");
+                offsets.push((start, end));
             }
+            print!("{}", describe_remote(&topic, &offsets, &configs, json));
         }
-        TopicAction::Describe { json: true, .. }
-        | TopicAction::Alter { .. }
-        | TopicAction::Retention { .. } => {
+        TopicAction::Alter { topic, configs } => {
+            let pairs = configs
+                .iter()
+                .map(|c| parse_pair(c).map(|(k, v)| (k.to_owned(), v.to_owned())))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            super::remote::alter_configs(&mut client, &topic, &pairs)?;
+            println!("altered topic {topic}");
+        }
+        TopicAction::Retention { .. } => {
             anyhow::bail!(
-                "with --broker, topic supports create, list, describe (without --json) and delete; run this one on the data dir with the server stopped"
+                "topic retention has no --broker form: the server applies retention itself every log.cleaner.backoff.ms; run it on the data dir with the server stopped"
             );
         }
     }
     Ok(Outcome::Done)
+}
+
+/// `topic describe --broker`: partitions with their offsets, then the topic's
+/// configs (those set on the topic as text; all, defaults included, as JSON).
+fn describe_remote(
+    topic: &str,
+    offsets: &[(i64, i64)],
+    configs: &[super::remote::ConfigEntry],
+    as_json: bool,
+) -> String {
+    let mut out = String::new();
+    if as_json {
+        let parts: Vec<String> = offsets
+            .iter()
+            .enumerate()
+            .map(|(p, (start, end))| {
+                format!(
+                    "{{\"partition\":{p},\"log_start_offset\":{start},\"log_end_offset\":{end}}}"
+                )
+            })
+            .collect();
+        let config: Vec<String> = configs
+            .iter()
+            .map(|c| {
+                let value = c
+                    .value
+                    .as_deref()
+                    .map_or_else(|| "null".to_owned(), json::string);
+                format!("{}:{value}", json::string(&c.name))
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "{{\"topic\":{},\"partitions\":[{}],\"config\":{{{}}}}}",
+            json::string(topic),
+            parts.join(","),
+            config.join(",")
+        );
+    } else {
+        let _ = writeln!(out, "Topic: {topic}\tPartitions: {}", offsets.len());
+        let set: Vec<String> = configs
+            .iter()
+            .filter(|c| !c.is_default)
+            .map(|c| format!("{}={}", c.name, c.value.as_deref().unwrap_or("")))
+            .collect();
+        let _ = writeln!(out, "Config: {}", set.join(" "));
+        for (p, (start, end)) in offsets.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "Partition: {p}\tLogStartOffset: {start}\tLogEndOffset: {end}"
+            );
+        }
+    }
+    out
 }
