@@ -1,1 +1,3 @@
 //! Raw-log ingestion (work in progress this session).
+
+pub mod template;
