@@ -1,0 +1,3 @@
+//! Integration tests of `logsync-ingest` (one binary; modules by subject).
+
+mod samples;
