@@ -61,7 +61,7 @@ fn event_time<'a>(line: &'a [u8], sep: &[u8]) -> anyhow::Result<(TimestampMs, &'
 }
 
 /// The topic, created with one partition and the default config if missing.
-fn topic_or_create(manager: &LogManager, name: &str) -> anyhow::Result<TopicInfo> {
+pub(super) fn topic_or_create(manager: &LogManager, name: &str) -> anyhow::Result<TopicInfo> {
     match manager.topic(name) {
         Ok(info) => Ok(info),
         Err(Error::UnknownTopic(_)) => match manager.create_topic(name, 1, LogConfig::default()) {
