@@ -61,7 +61,7 @@ impl MinerConfig {
         r"blk_-?\d+",
         IPV4_PORT,
         r"\b0[xX][0-9a-fA-F]+\b",
-        r"\b-?\d+(\.\d+)?\b",
+        r"\b\d+(\.\d+)?\b",
     ];
 
     /// Settings for a built-in log format (one of [`PRESETS`]), or `None` for

@@ -92,6 +92,11 @@ mod tests {
             mask(&defaults, "took 12 ms at 0x1f3A, ratio 0.75, id job_12"),
             "took <*> ms at <*>, ratio <*>, id job_12"
         );
+        // Numbers inside words (node names) stay; dates keep their dashes.
+        assert_eq!(
+            mask(&defaults, "R02-M1-N0 at 2005-06-03 boot = -3"),
+            "R02-M1-N0 at <*>-<*>-<*> boot = -<*>"
+        );
     }
 
     #[test]

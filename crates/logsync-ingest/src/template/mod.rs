@@ -11,7 +11,7 @@
 //! use logsync_ingest::template::{Miner, MinerConfig};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let mut miner = Miner::new(MinerConfig::for_preset("hdfs").expect("known preset"))?;
+//! let mut miner = Miner::new(MinerConfig::for_preset("hdfs").ok_or("unknown preset")?)?;
 //! let first = miner.add("Deleting block blk_-1608999687919862906 file /mnt/hadoop/dfs/data/a");
 //! assert!(first.new);
 //! let id = first.id;
@@ -86,7 +86,7 @@ pub enum TemplateError {
         /// The version this build reads and writes.
         supported: u32,
     },
-    /// The state is larger than [`state::MAX_STATE_BYTES`](Miner::load).
+    /// The state is larger than the limit [`Miner::load`] accepts (1 GiB).
     #[error("template miner state exceeds {max} bytes")]
     StateTooLarge {
         /// The limit.

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 
 use super::mask::WILDCARD;
 
-/// Index of a node in [`Tree::nodes`].
-type NodeIx = u32;
+/// Index of a node in [`Tree::nodes`]; only [`Tree::new_node`] makes one.
+type NodeIx = usize;
 
 /// One template: its tokens (`None` is the wildcard), the text shown to
 /// users, and how many messages it has matched.
@@ -161,7 +161,7 @@ struct Node {
     children: HashMap<Box<str>, NodeIx>,
     wildcard: Option<NodeIx>,
     /// Clusters of a leaf, in creation order (ties go to the oldest).
-    clusters: Vec<u32>,
+    clusters: Vec<usize>,
 }
 
 impl Node {
@@ -212,11 +212,9 @@ impl Tree {
     /// similar enough), generalizing it, or creates a new cluster.
     /// Returns the cluster's index (`id - 1`) and what happened.
     pub(crate) fn add(&mut self, tokens: &Tokens<'_>) -> (usize, Outcome) {
-        if let Some(ix) = self.search(tokens) {
-            let cluster = self
-                .clusters
-                .get_mut(ix)
-                .expect("leaf holds known clusters");
+        if let Some(ix) = self.search(tokens)
+            && let Some(cluster) = self.clusters.get_mut(ix)
+        {
             cluster.count += 1;
             let outcome = if cluster.merge(tokens) {
                 Outcome::Generalized
@@ -230,30 +228,23 @@ impl Tree {
         cluster.count = 1;
         self.clusters.push(cluster);
         let leaf = self.route_new(tokens);
-        self.leaf_push(leaf, ix);
+        self.node_mut(leaf).clusters.push(ix);
         (ix, Outcome::Created)
     }
 
-    fn leaf_push(&mut self, leaf: NodeIx, ix: usize) {
-        let id = u32::try_from(ix).expect("fewer than 2^32 templates");
-        self.node_mut(leaf).clusters.push(id);
-    }
-
+    // Node indexes are made only by `new_node` and nodes are never removed,
+    // so indexing cannot fail.
     fn node(&self, ix: NodeIx) -> &Node {
-        self.nodes
-            .get(ix as usize)
-            .expect("node indexes come from this tree")
+        &self.nodes[ix]
     }
 
     fn node_mut(&mut self, ix: NodeIx) -> &mut Node {
-        self.nodes
-            .get_mut(ix as usize)
-            .expect("node indexes come from this tree")
+        &mut self.nodes[ix]
     }
 
     fn new_node(&mut self) -> NodeIx {
         self.nodes.push(Node::default());
-        u32::try_from(self.nodes.len() - 1).expect("fewer than 2^32 nodes")
+        self.nodes.len() - 1
     }
 
     /// The cluster a message joins, if any: walk to its leaf (literal child
@@ -271,7 +262,6 @@ impl Tree {
         }
         let mut best: Option<(usize, usize, usize)> = None;
         for &ix in &self.node(node).clusters {
-            let ix = ix as usize;
             let Some(cluster) = self.clusters.get(ix) else {
                 continue;
             };
@@ -356,7 +346,7 @@ impl Tree {
         while let Some((node, path)) = stack.pop() {
             let current = self.node(node);
             for &ix in &current.clusters {
-                if let Some(p) = paths.get_mut(ix as usize) {
+                if let Some(p) = paths.get_mut(ix) {
                     p.clone_from(&path);
                 }
             }
@@ -391,7 +381,7 @@ impl Tree {
         }
         let ix = self.clusters.len();
         self.clusters.push(cluster);
-        self.leaf_push(node, ix);
+        self.node_mut(node).clusters.push(ix);
     }
 
     /// The expected path length of a template of `len` tokens.
