@@ -23,6 +23,13 @@ pub struct MinerConfig {
     /// Most children a tree node may have (a wildcard child included) before
     /// new tokens share the wildcard branch. At least 2. Default 100.
     pub max_children: u32,
+    /// Most templates the miner creates, at least 1. Once it holds this
+    /// many, a message that matches none of them gets [`Match::id`] 0
+    /// instead of a new template, so that memory stays bounded on input that
+    /// masks do not tame. Default 100,000.
+    ///
+    /// [`Match::id`]: super::Match::id
+    pub max_templates: u32,
     /// Regexes whose matches are replaced by `<*>` before tokenizing, applied
     /// one after the other in this order. Default [`MinerConfig::DEFAULT_MASKS`].
     pub masks: Vec<String>,
@@ -37,6 +44,7 @@ impl Default for MinerConfig {
             similarity_threshold: 0.5,
             depth: 4,
             max_children: 100,
+            max_templates: 100_000,
             masks: Self::DEFAULT_MASKS
                 .iter()
                 .map(|m| (*m).to_owned())
@@ -110,6 +118,9 @@ impl MinerConfig {
                 format!("{} is less than 2", self.max_children),
             ));
         }
+        if self.max_templates == 0 {
+            return Err(invalid("max_templates", "0 is less than 1".to_owned()));
+        }
         if let Some(c) = self
             .delimiters
             .iter()
@@ -162,6 +173,17 @@ mod tests {
             bad.validate(),
             Err(TemplateError::InvalidConfig {
                 setting: "depth",
+                ..
+            })
+        ));
+        let bad = MinerConfig {
+            max_templates: 0,
+            ..MinerConfig::default()
+        };
+        assert!(matches!(
+            bad.validate(),
+            Err(TemplateError::InvalidConfig {
+                setting: "max_templates",
                 ..
             })
         ));

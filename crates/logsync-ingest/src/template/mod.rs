@@ -98,7 +98,9 @@ pub enum TemplateError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Match<'a> {
     /// Template id: 1 for the first template, then 2, 3, ... in creation
-    /// order; a template keeps its id when it generalizes.
+    /// order; a template keeps its id when it generalizes. 0 (with an empty
+    /// `template`) means the message matched no template and the miner
+    /// already holds [`MinerConfig::max_templates`].
     pub id: u32,
     /// The template after this message was added, tokens joined by one space,
     /// variable tokens shown as [`WILDCARD`].
@@ -158,7 +160,15 @@ impl Miner {
             .masker
             .apply(message, &mut self.masked, &mut self.scratch);
         let tokens = Tokens::split(masked, &self.config.delimiters, &mut self.spans);
-        let (ix, outcome) = self.tree.add(&tokens);
+        let create = self.tree.clusters.len() < self.config.max_templates as usize;
+        let Some((ix, outcome)) = self.tree.add(&tokens, create) else {
+            return Match {
+                id: 0,
+                template: "",
+                new: false,
+                generalized: false,
+            };
+        };
         let template = self
             .tree
             .clusters
@@ -285,6 +295,25 @@ mod tests {
         let b = miner.add("   ").id;
         assert_eq!(a, b);
         assert_eq!(miner.template(a), Some(""));
+    }
+
+    #[test]
+    fn a_full_miner_still_matches_but_creates_no_template() {
+        let config = MinerConfig {
+            max_templates: 2,
+            ..MinerConfig::default()
+        };
+        let mut miner = Miner::new(config).expect("valid config");
+        assert_eq!(miner.add("disk sda is full").id, 1);
+        assert_eq!(miner.add("link eth0 is down").id, 2);
+        let m = miner.add("fan speed too low");
+        assert_eq!((m.id, m.template, m.new), (0, "", false));
+        let m = miner.add("disk sdb is full");
+        assert_eq!(
+            (m.id, m.template, m.generalized),
+            (1, "disk <*> is full", true)
+        );
+        assert_eq!(miner.len(), 2);
     }
 
     #[test]

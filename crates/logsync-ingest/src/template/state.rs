@@ -6,6 +6,7 @@
 //! similarity_threshold 3fe0000000000000      f64 bits, hex (exact)
 //! depth 4
 //! max_children 100
+//! max_templates 100000
 //! masks 2
 //! mask 10 blk_-?\d+                          byte length, space, the regex
 //! mask 29 (\d{1,3}\.){3}\d{1,3}(:\d+)?
@@ -66,6 +67,7 @@ fn encode(miner: &Miner) -> String {
     );
     let _ = writeln!(out, "depth {}", c.depth);
     let _ = writeln!(out, "max_children {}", c.max_children);
+    let _ = writeln!(out, "max_templates {}", c.max_templates);
     let _ = writeln!(out, "masks {}", c.masks.len());
     for m in &c.masks {
         let _ = writeln!(out, "mask {} {m}", m.len());
@@ -233,6 +235,8 @@ fn decode(body: &str) -> Result<Miner, TemplateError> {
     let depth = r.number(depth, "depth")?;
     let max_children = r.keyed("max_children")?;
     let max_children = r.number(max_children, "max_children")?;
+    let max_templates = r.keyed("max_templates")?;
+    let max_templates = r.number(max_templates, "max_templates")?;
     let masks = r.keyed("masks")?;
     let masks: usize = r.number(masks, "mask count")?;
     let masks = (0..masks)
@@ -254,6 +258,7 @@ fn decode(body: &str) -> Result<Miner, TemplateError> {
         similarity_threshold: f64::from_bits(bits),
         depth,
         max_children,
+        max_templates,
         masks,
         delimiters,
     };
@@ -263,6 +268,11 @@ fn decode(body: &str) -> Result<Miner, TemplateError> {
 
     let count = r.keyed("templates")?;
     let count: u32 = r.number(count, "template count")?;
+    if count > max_templates {
+        return Err(r.err(format!(
+            "{count} templates, more than max_templates = {max_templates}"
+        )));
+    }
     for _ in 0..count {
         let line = r.keyed("t")?;
         let mut fields = line.split(' ');
@@ -514,7 +524,7 @@ mod tests {
         fn well_checksummed_garbage_is_an_error_not_a_panic(
             lines in prop::collection::vec(
                 prop::sample::select(vec![
-                    "depth 4", "depth 99", "max_children 1", "masks 1", "masks 99",
+                    "depth 4", "depth 99", "max_children 1", "max_templates 0", "max_templates 2", "masks 1", "masks 99",
                     "mask 3 abc", "mask 99 x", "mask 1 ", "delimiters 0", "delimiters 1 0",
                     "delimiters 2 44", "templates 1", "templates 4294967295", "t 1 0 1 a",
                     "t 1 1 1 a a", "t 1 9 1 a", "t x", "end", "",

@@ -209,9 +209,10 @@ impl Tree {
     }
 
     /// Adds one message: joins the most similar cluster of its leaf (if
-    /// similar enough), generalizing it, or creates a new cluster.
-    /// Returns the cluster's index (`id - 1`) and what happened.
-    pub(crate) fn add(&mut self, tokens: &Tokens<'_>) -> (usize, Outcome) {
+    /// similar enough), generalizing it, or creates a new cluster if `create`
+    /// allows. Returns the cluster's index (`id - 1`) and what happened, or
+    /// `None` if the message matched nothing and `create` was false.
+    pub(crate) fn add(&mut self, tokens: &Tokens<'_>, create: bool) -> Option<(usize, Outcome)> {
         if let Some(ix) = self.search(tokens)
             && let Some(cluster) = self.clusters.get_mut(ix)
         {
@@ -221,7 +222,10 @@ impl Tree {
             } else {
                 Outcome::Matched
             };
-            return (ix, outcome);
+            return Some((ix, outcome));
+        }
+        if !create {
+            return None;
         }
         let ix = self.clusters.len();
         let mut cluster = Cluster::new(tokens);
@@ -229,7 +233,7 @@ impl Tree {
         self.clusters.push(cluster);
         let leaf = self.route_new(tokens);
         self.node_mut(leaf).clusters.push(ix);
-        (ix, Outcome::Created)
+        Some((ix, Outcome::Created))
     }
 
     // Node indexes are made only by `new_node` and nodes are never removed,
@@ -397,7 +401,7 @@ mod tests {
     fn add(tree: &mut Tree, line: &str) -> (usize, Outcome, String) {
         let mut spans = Vec::new();
         let tokens = Tokens::split(line, &[], &mut spans);
-        let (ix, outcome) = tree.add(&tokens);
+        let (ix, outcome) = tree.add(&tokens, true).expect("creating is allowed");
         (ix, outcome, tree.clusters[ix].text.clone())
     }
 
