@@ -24,23 +24,12 @@ pub(crate) struct Cluster {
 }
 
 impl Cluster {
+    /// A template equal to the message (a masked token is a wildcard).
     fn new(tokens: &Tokens<'_>) -> Self {
-        let tokens = (0..tokens.len())
-            .map(|i| {
-                let t = tokens.get(i);
-                (t != WILDCARD).then(|| Box::from(t))
-            })
-            .collect();
-        let mut cluster = Self {
-            tokens,
-            text: String::new(),
-            count: 0,
-        };
-        cluster.render();
-        cluster
+        Self::from_template((0..tokens.len()).map(|i| tokens.get(i)), 0)
     }
 
-    /// Builds a cluster from stored template tokens (`<*>` is the wildcard).
+    /// Builds a cluster from template tokens (`<*>` is the wildcard).
     pub(crate) fn from_template<'t>(tokens: impl Iterator<Item = &'t str>, count: u64) -> Self {
         let tokens = tokens
             .map(|t| (t != WILDCARD).then(|| Box::from(t)))
