@@ -78,6 +78,12 @@ pub struct KvConfig {
     pub fsync: Option<FsyncPolicy>,
     /// Time source for TTLs and record timestamps. Default the system clock.
     pub clock: Arc<dyn Clock>,
+    /// [`crate::Store::close`] rewrites the index checkpoint only when at
+    /// least this many records were replayed at open or written since (0:
+    /// always). Below it, the next open replays those few records instead,
+    /// so that a one-key command on a large store does not rewrite the whole
+    /// checkpoint. Compaction always writes it. Default 10 000.
+    pub checkpoint_min_records: u64,
 }
 
 impl Default for KvConfig {
@@ -87,6 +93,7 @@ impl Default for KvConfig {
             mode: Mode::Arrival,
             fsync: None,
             clock: Arc::new(SystemClock),
+            checkpoint_min_records: 10_000,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! [`Store`]: the key/value store over a compacted topic.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -213,6 +213,9 @@ pub struct Store {
     writer: Mutex<WriterState>,
     opened: OpenReport,
     closed: AtomicBool,
+    /// Records not covered by the checkpoint file.
+    uncovered: AtomicU64,
+    checkpoint_min_records: u64,
 }
 
 const _: () = {
@@ -363,6 +366,12 @@ impl Store {
             max_decompressed,
             inner: RwLock::new(Inner { keydir, segments }),
             writer: Mutex::new(WriterState::default()),
+            uncovered: AtomicU64::new(if opened.from_checkpoint {
+                opened.replayed_records
+            } else {
+                u64::MAX
+            }),
+            checkpoint_min_records: config.checkpoint_min_records,
             opened,
             closed: AtomicBool::new(false),
         })
@@ -669,6 +678,12 @@ impl Store {
                     base_offset: info.base_offset.0 as i64,
                     ..header
                 };
+                let n = records.len() as u64;
+                let _ = self
+                    .uncovered
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                        Some(u.saturating_add(n))
+                    });
                 let mut inner = self.write_inner();
                 if inner
                     .segments
@@ -888,7 +903,9 @@ impl Store {
             .collect::<Result<Vec<_>>>()?;
         let bytes = hint::encode(covered_end, &marks, &inner.keydir);
         drop(inner);
-        hint::write(self.fs.as_ref(), &self.hint_path, &bytes)
+        hint::write(self.fs.as_ref(), &self.hint_path, &bytes)?;
+        self.uncovered.store(0, Ordering::Release);
+        Ok(())
     }
 
     /// Writes the index checkpoint (also done by [`Store::compact`] and
@@ -939,8 +956,9 @@ impl Store {
         })
     }
 
-    /// Writes the checkpoint and closes the log. Later calls do nothing;
-    /// other operations fail with [`Error::Closed`].
+    /// Writes the checkpoint (unless it misses fewer than
+    /// [`KvConfig::checkpoint_min_records`] records) and closes the log.
+    /// Later calls do nothing; other operations fail with [`Error::Closed`].
     ///
     /// # Errors
     /// Storage or I/O errors (the next open then rebuilds or replays more).
@@ -949,7 +967,11 @@ impl Store {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        let checkpoint = self.checkpoint_locked();
+        let checkpoint = if self.uncovered.load(Ordering::Acquire) >= self.checkpoint_min_records {
+            self.checkpoint_locked()
+        } else {
+            Ok(())
+        };
         let closed = self.log.close();
         checkpoint?;
         Ok(closed?)

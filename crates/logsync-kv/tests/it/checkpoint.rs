@@ -15,6 +15,7 @@ use crate::open_sim;
 fn fast() -> KvConfig {
     KvConfig {
         fsync: Some(logsync_storage::FsyncPolicy::Never),
+        checkpoint_min_records: 0,
         ..KvConfig::default()
     }
 }
@@ -45,7 +46,10 @@ fn restart_after_a_crash_replays_only_the_log_after_the_checkpoint() {
     let fs = Arc::new(SimFs::new(5));
     let dynfs: Arc<dyn FileSystem> = fs.clone();
     let dir = Path::new("/sim/data");
-    let cfg = KvConfig::default();
+    let cfg = KvConfig {
+        checkpoint_min_records: 0,
+        ..KvConfig::default()
+    };
     let store = open_sim(&dynfs, dir, &cfg);
     assert!(!store.open_report().from_checkpoint);
     fill(&store, 0, 1000, "a");
@@ -173,4 +177,45 @@ fn a_missing_checkpoint_means_a_full_rebuild() {
     assert!(!store.open_report().from_checkpoint);
     assert_eq!(store.open_report().replayed_records, 200);
     assert_eq!(answers(&store, 200), want);
+}
+
+#[test]
+fn close_rewrites_the_checkpoint_only_past_a_number_of_new_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = KvConfig {
+        checkpoint_min_records: 10,
+        ..fast()
+    };
+    let store = Store::open(dir.path(), cfg.clone()).expect("open");
+    fill(&store, 0, 100, "a");
+    store
+        .close()
+        .expect("close: no checkpoint yet, so one is written");
+    drop(store);
+    let store = Store::open(dir.path(), cfg.clone()).expect("reopen");
+    assert_eq!(store.open_report().replayed_records, 0);
+    for i in 0..5 {
+        store.set(format!("key{i}").as_bytes(), b"x").expect("set");
+    }
+    store.close().expect("close");
+    drop(store);
+    let store = Store::open(dir.path(), cfg.clone()).expect("reopen");
+    assert!(store.open_report().from_checkpoint);
+    assert_eq!(
+        store.open_report().replayed_records,
+        5,
+        "5 < 10: not rewritten"
+    );
+    for i in 0..5 {
+        store.set(format!("key{i}").as_bytes(), b"y").expect("set");
+    }
+    store.close().expect("close");
+    drop(store);
+    let store = Store::open(dir.path(), cfg).expect("reopen");
+    assert_eq!(
+        store.open_report().replayed_records,
+        0,
+        "5 + 5 >= 10: rewritten"
+    );
+    assert_eq!(store.get(b"key4").expect("get").as_deref(), Some(&b"y"[..]));
 }

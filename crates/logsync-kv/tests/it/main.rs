@@ -23,6 +23,7 @@ pub fn config(clock: &Arc<ManualClock>, mode: Mode) -> KvConfig {
     KvConfig {
         mode,
         clock: clock.clone(),
+        checkpoint_min_records: 0,
         ..KvConfig::default()
     }
 }
