@@ -51,3 +51,30 @@ fn every_corpus_file_replays_as_its_name_says() {
     assert!(valid >= 5, "{valid} valid seeds");
     assert!(hostile >= 15, "{hostile} hostile frames");
 }
+
+/// Replays what the `request` fuzz target kept (`fuzz/corpus/request/`, files
+/// named by their hash): each frame decodes or is refused, without a panic
+/// and within the allocation bound for its size.
+#[test]
+fn every_saved_fuzz_input_decodes_or_is_refused_within_bounds() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/request");
+    let mut entries: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("readable entry").path())
+        .collect();
+    entries.sort();
+    let mut decoded = 0;
+    for path in &entries {
+        let frame = Bytes::from(fs::read(path).expect("readable file"));
+        let frame_len = frame.len();
+        let (result, allocated) = measure(|| codec::decode_request(frame));
+        assert!(
+            allocated.largest_bytes <= allocation_bound(frame_len),
+            "{}: {allocated:?}",
+            path.display()
+        );
+        decoded += usize::from(result.is_ok());
+    }
+    assert!(entries.len() >= 100, "{} saved inputs", entries.len());
+    assert!(decoded > 0, "some saved inputs are valid requests");
+}

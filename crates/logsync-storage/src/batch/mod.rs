@@ -5,6 +5,7 @@
 //! before it is used or allocated; no input makes this module panic.
 
 pub mod compression;
+mod fuzz;
 pub mod header;
 pub mod records;
 pub mod varint;
@@ -12,6 +13,8 @@ pub mod varint;
 use bytes::Bytes;
 
 pub use self::compression::{compress, decompress};
+#[doc(hidden)]
+pub use self::fuzz::fuzz_one_batch_input;
 pub use self::header::{
     Attributes, BATCH_HEADER_BYTES, BatchHeader, Compression, LOG_OVERHEAD, TimestampType,
 };

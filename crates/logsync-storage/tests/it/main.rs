@@ -5,6 +5,7 @@ mod cleaner;
 mod crash;
 mod crosscheck;
 mod format;
+mod fuzz_corpus;
 mod log_api;
 mod recovery;
 mod threads;
