@@ -18,9 +18,10 @@ use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{self, ApiKey, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::buf::NotEnoughBytesError;
+use kafka_protocol::protocol::buf::{ByteBufMut, NotEnoughBytesError};
 use kafka_protocol::protocol::{Decodable, Encodable, Message, VersionRange};
 
+use crate::frame::{Frame, ResponseBuf};
 use crate::versions::{self, FETCH_MAX_VERSION, PRODUCE_MAX_VERSION};
 
 /// Bytes of the size prefix in front of every frame.
@@ -106,7 +107,7 @@ macro_rules! broker_apis {
                 }
             }
 
-            fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), BoxError> {
+            fn encode<B: ByteBufMut>(&self, buf: &mut B, version: i16) -> Result<(), BoxError> {
                 match self {
                     $( Self::$api(body) => body.encode(buf, version).map_err(Into::into), )+
                 }
@@ -517,21 +518,10 @@ fn write_response(
     api_version: i16,
     body: &ResponseBody,
 ) -> Result<usize, EncodeError> {
-    let api_key = body.api_key();
-    let body_error = |source: BoxError| EncodeError::Body {
-        api_key,
-        api_version,
-        source,
-    };
     let start = out.len();
     // The size is known only once header and body are written; it goes here then.
     out.put_i32(0);
-    let header_version = api_key.response_header_version(api_version);
-    ResponseHeader::default()
-        .with_correlation_id(correlation_id)
-        .encode(out, header_version)
-        .map_err(|error| body_error(error.into()))?;
-    body.encode(out, api_version).map_err(body_error)?;
+    write_header_and_body(out, correlation_id, api_version, body)?;
 
     let frame_len = out.len() - start;
     let size = frame_len - FRAME_SIZE_BYTES;
@@ -540,6 +530,50 @@ fn write_response(
         *slot = byte;
     }
     Ok(frame_len)
+}
+
+/// Encodes one response frame as [`encode_response`] does, but as chunks:
+/// record batches in the body (`bytes` fields of 1 KiB or more) are
+/// referenced, not copied, and go out with one vectored write.
+///
+/// # Errors
+/// As [`encode_response`].
+pub fn encode_response_frame(
+    correlation_id: i32,
+    api_version: i16,
+    body: &ResponseBody,
+) -> Result<Frame, EncodeError> {
+    let api_key = body.api_key();
+    if !versions::is_supported(api_key, api_version) {
+        return Err(EncodeError::UnsupportedVersion {
+            api_key,
+            api_version,
+        });
+    }
+    let mut out = ResponseBuf::new();
+    write_header_and_body(&mut out, correlation_id, api_version, body)?;
+    let size = out.offset();
+    out.finish().ok_or(EncodeError::FrameTooLarge { size })
+}
+
+fn write_header_and_body<B: ByteBufMut>(
+    out: &mut B,
+    correlation_id: i32,
+    api_version: i16,
+    body: &ResponseBody,
+) -> Result<(), EncodeError> {
+    let api_key = body.api_key();
+    let body_error = |source: BoxError| EncodeError::Body {
+        api_key,
+        api_version,
+        source,
+    };
+    let header_version = api_key.response_header_version(api_version);
+    ResponseHeader::default()
+        .with_correlation_id(correlation_id)
+        .encode(out, header_version)
+        .map_err(|error| body_error(error.into()))?;
+    body.encode(out, api_version).map_err(body_error)
 }
 
 #[cfg(test)]

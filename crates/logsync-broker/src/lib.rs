@@ -42,6 +42,7 @@
 
 pub mod broker;
 pub mod codec;
+pub mod frame;
 pub mod groups;
 pub mod handlers;
 pub mod metrics;
@@ -51,5 +52,5 @@ pub mod versions;
 
 pub use codec::{
     DecodeError, DecodedRequest, EncodeError, RequestBody, ResponseBody, decode_request,
-    encode_response,
+    encode_response, encode_response_frame,
 };

@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 
 use crate::broker::{Broker, BrokerConfig};
 use crate::codec::{self, DecodeError, FRAME_SIZE_BYTES, ResponseBody};
+use crate::frame::Frame;
 use crate::handlers;
 
 /// How long shutdown waits for connections to finish their request.
@@ -164,7 +165,7 @@ const MAX_IN_FLIGHT: usize = 64;
 /// A response on its way out, in request order.
 enum Outgoing {
     /// Encoded already.
-    Ready(BytesMut),
+    Ready(Frame),
     /// A body still being completed (a Produce waiting for its fsync).
     Later {
         correlation_id: i32,
@@ -203,16 +204,9 @@ async fn send_responses(
     mut writer: tokio::net::tcp::OwnedWriteHalf,
     mut rx: tokio::sync::mpsc::Receiver<Outgoing>,
 ) -> Result<(), ConnectionError> {
-    let mut out = BytesMut::new();
     while let Some(next) = rx.recv().await {
-        match next {
-            Outgoing::Ready(bytes) => {
-                writer.write_all(&bytes).await?;
-                broker
-                    .metrics
-                    .bytes_out
-                    .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            }
+        let frame = match next {
+            Outgoing::Ready(frame) => frame,
             Outgoing::Later {
                 correlation_id,
                 version,
@@ -222,17 +216,37 @@ async fn send_responses(
             } => {
                 let body = body.await;
                 broker.metrics.request(api, started.elapsed());
-                if let Some(body) = body {
-                    out.clear();
-                    codec::encode_response(&mut out, correlation_id, version, &body)?;
-                    writer.write_all(&out).await?;
-                    broker
-                        .metrics
-                        .bytes_out
-                        .fetch_add(out.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                match body {
+                    Some(body) => codec::encode_response_frame(correlation_id, version, &body)?,
+                    None => continue,
                 }
             }
+        };
+        write_frame(&mut writer, &frame).await?;
+        broker
+            .metrics
+            .bytes_out
+            .fetch_add(frame.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Writes a whole frame with vectored writes: the encoded parts and the
+/// record batches it references go out without being copied together.
+async fn write_frame(
+    writer: &mut tokio::net::tcp::OwnedWriteHalf,
+    frame: &Frame,
+) -> std::io::Result<()> {
+    /// `IOV_MAX` is 1024 on Linux; a Fetch has a few chunks per partition.
+    const MAX_SLICES: usize = 256;
+    let mut written = 0;
+    while written < frame.len() {
+        let slices = frame.io_slices(written, MAX_SLICES);
+        let n = writer.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
         }
+        written += n;
     }
     Ok(())
 }
@@ -282,9 +296,9 @@ async fn read_requests(
                 // the client can retry with one of them.
                 let mut body = handlers::api_versions_body();
                 body.error_code = ResponseError::UnsupportedVersion.code();
-                let mut out = BytesMut::new();
-                codec::encode_response(&mut out, correlation_id, 0, &ResponseBody::from(body))?;
-                tx.send(Outgoing::Ready(out)).await.map_err(|_| gone())?;
+                let frame =
+                    codec::encode_response_frame(correlation_id, 0, &ResponseBody::from(body))?;
+                tx.send(Outgoing::Ready(frame)).await.map_err(|_| gone())?;
                 continue;
             }
             Err(e) => return Err(e.into()),
@@ -311,9 +325,11 @@ async fn read_requests(
             }
             handlers::Reply::Now(Some(body)) => {
                 broker.metrics.request(api_key, started.elapsed());
-                let mut out = BytesMut::new();
-                codec::encode_response(&mut out, correlation_id, version, &body)?;
-                Outgoing::Ready(out)
+                Outgoing::Ready(codec::encode_response_frame(
+                    correlation_id,
+                    version,
+                    &body,
+                )?)
             }
             handlers::Reply::Later(body) => Outgoing::Later {
                 correlation_id,

@@ -34,6 +34,27 @@ pub trait FsFile: Send + Sync + fmt::Debug {
     /// # Errors
     /// The OS error.
     fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize>;
+    /// Reads up to `len` bytes at `pos` into a new vector, shorter only at
+    /// the end of the file. The default zero-fills a buffer and reads into
+    /// it; the real file reads straight into uninitialized capacity.
+    ///
+    /// # Errors
+    /// The OS error.
+    fn read_vec(&self, len: usize, pos: u64) -> io::Result<Vec<u8>> {
+        let mut buf = vec![0; len];
+        let mut done = 0;
+        while done < len {
+            let rest = buf.get_mut(done..).unwrap_or_default();
+            match self.read_at(rest, pos + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(done);
+        Ok(buf)
+    }
     /// Writes up to `buf.len()` bytes at `pos`, returning how many were written.
     ///
     /// # Errors
@@ -190,6 +211,21 @@ struct StdFile(std::fs::File);
 impl FsFile for StdFile {
     fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize> {
         std::os::unix::fs::FileExt::read_at(&self.0, buf, pos)
+    }
+    fn read_vec(&self, len: usize, pos: u64) -> io::Result<Vec<u8>> {
+        // `with_capacity` of bytes gives exactly `len` (documented), so the
+        // reads below, which fill the spare capacity, never go past it.
+        let mut buf = Vec::with_capacity(len);
+        while buf.len() < len {
+            let at = pos + buf.len() as u64;
+            match rustix::io::pread(&self.0, rustix::buffer::spare_capacity(&mut buf), at) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(buf)
     }
     fn write_at(&self, buf: &[u8], pos: u64) -> io::Result<usize> {
         std::os::unix::fs::FileExt::write_at(&self.0, buf, pos)

@@ -201,6 +201,10 @@ impl Segment {
         let at = (pos - win_start) as usize;
         match window.get(at..at + want).filter(|_| at + want <= win_len) {
             Some(bytes) => out.extend_from_slice(bytes),
+            // Into an empty buffer (the usual case): read without zero-filling it first.
+            None if out.is_empty() => {
+                *out = self.log.read_vec(want, pos).map_err(io)?;
+            }
             None => {
                 out.resize(start + want, 0);
                 let got = read_up_to(

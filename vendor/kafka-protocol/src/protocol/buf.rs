@@ -205,6 +205,13 @@ pub trait ByteBufMut: BufMut {
     /// Read a range from the buffer.
     fn range(&mut self, r: Range<usize>) -> &mut [u8];
 
+    /// logsync patch: put a shared byte buffer (a `bytes` field of a
+    /// message). The default copies it; a buffer made of chunks may keep a
+    /// reference to it instead, so that large record sets are not copied.
+    fn put_shared(&mut self, bytes: &bytes::Bytes) {
+        self.put_slice(bytes);
+    }
+
     /// Put a gap of `len` at the current buffer offset.
     fn put_gap(&mut self, len: usize) -> Gap {
         let res = Gap {
@@ -261,6 +268,10 @@ impl ByteBufMut for Vec<u8> {
 impl<T: ByteBufMut> ByteBufMut for &mut T {
     fn offset(&self) -> usize {
         (**self).offset()
+    }
+    // logsync patch: forward, so that a chunked buffer behind `&mut` keeps its references.
+    fn put_shared(&mut self, bytes: &bytes::Bytes) {
+        (**self).put_shared(bytes)
     }
     fn seek(&mut self, offset: usize) {
         (**self).seek(offset)
