@@ -9,10 +9,12 @@
 //! segments        u32 count, then per segment (oldest first):
 //!                     base offset u64, size u64, CRC-32C of its last
 //!                     (up to) 4 KiB below that size u32
-//! live, tombstones, garbage            u64 each
+//! live, tombstones                     u64 each
 //! arena_len, entries, slots, free, ttl u64 counts
-//! arena           arena_len bytes (varint length + key, per key)
-//! entries         24 bytes each: key_at u64, offset u64, pos u32, len_flags u32
+//! arena           arena_len bytes: per entry, in entry order, its key's
+//!                 length (LEB128 varint) and bytes (length 0 for a free
+//!                 entry), so each entry's key position follows from it
+//! entries         16 bytes each: offset u64, pos u32, len_flags u32
 //! slots           u64 each
 //! free            u32 each
 //! ts              i64 each, one per entry (event-time only)
@@ -29,11 +31,14 @@
 
 use std::path::Path;
 
-use logsync_storage::fs::{FileSystem, OpenMode, read_exact_at, read_up_to, write_atomic};
+use logsync_storage::fs::{FileSystem, FsFile, OpenMode, read_exact_at, read_up_to, write_atomic};
 use logsync_storage::segment::Segment;
 
 use crate::error::{Error, Result};
-use crate::keydir::{ENTRY_BYTES, Entry, KeyDir};
+use crate::keydir::{Entry, KeyDir, key_in, push_key};
+
+/// Bytes of one entry in the file (its key position is implied).
+const ENTRY_FILE_BYTES: usize = 16;
 
 /// File name of the checkpoint inside the partition directory.
 pub const HINT_FILE: &str = "kv.hint";
@@ -90,10 +95,26 @@ impl std::fmt::Display for Unusable {
 }
 
 pub(crate) fn encode(covered_end: u64, segments: &[SegmentMark], kd: &KeyDir) -> Vec<u8> {
+    // The arena in entry order, without removed keys.
+    let mut is_free = vec![false; kd.entries.len()];
+    for &f in &kd.free {
+        if let Some(x) = is_free.get_mut(f as usize) {
+            *x = true;
+        }
+    }
+    let mut arena = Vec::with_capacity(kd.arena.len());
+    for (e, free) in kd.entries.iter().zip(&is_free) {
+        let key = if *free {
+            &[][..]
+        } else {
+            key_in(&kd.arena, e.key_at)
+        };
+        push_key(&mut arena, key);
+    }
     let mut out = Vec::with_capacity(
         128 + segments.len() * 20
-            + kd.arena.len()
-            + kd.entries.len() * (ENTRY_BYTES + 8)
+            + arena.len()
+            + kd.entries.len() * (ENTRY_FILE_BYTES + 8)
             + kd.slots.len() * 8
             + kd.free.len() * 4
             + kd.expiry.len() * 12,
@@ -110,8 +131,7 @@ pub(crate) fn encode(covered_end: u64, segments: &[SegmentMark], kd: &KeyDir) ->
     for n in [
         kd.live,
         kd.tombstones,
-        kd.garbage,
-        kd.arena.len() as u64,
+        arena.len() as u64,
         kd.entries.len() as u64,
         kd.slots.len() as u64,
         kd.free.len() as u64,
@@ -119,9 +139,9 @@ pub(crate) fn encode(covered_end: u64, segments: &[SegmentMark], kd: &KeyDir) ->
     ] {
         out.extend_from_slice(&n.to_le_bytes());
     }
-    out.extend_from_slice(&kd.arena);
+    out.extend_from_slice(&arena);
+    drop(arena);
     for e in &kd.entries {
-        out.extend_from_slice(&e.key_at.to_le_bytes());
         out.extend_from_slice(&e.offset.to_le_bytes());
         out.extend_from_slice(&e.pos.to_le_bytes());
         out.extend_from_slice(&e.len_flags.to_le_bytes());
@@ -148,45 +168,180 @@ pub(crate) fn encode(covered_end: u64, segments: &[SegmentMark], kd: &KeyDir) ->
     out
 }
 
-/// Bounds-checked little-endian reader over untrusted bytes.
+/// Where a checkpoint is decoded from.
+enum Source<'a> {
+    /// In memory (the unit tests).
+    #[cfg(test)]
+    Bytes(&'a [u8]),
+    File(&'a dyn FsFile),
+}
+
+/// Bytes read from the file at a time.
+const CHUNK: usize = 1 << 20;
+
+/// Reads a checkpoint front to back in chunks, computing the CRC on the
+/// way, so that loading never holds a second copy of the whole file (at 10M
+/// keys it is ~500 MB, and fresh memory costs page faults). Everything is
+/// bounds-checked: the bytes are untrusted until the CRC at the end holds.
 struct Reader<'a> {
-    buf: &'a [u8],
+    src: Source<'a>,
+    /// Bytes of the file.
+    len: u64,
+    /// File position of `buf[0]`.
+    pos: u64,
+    buf: Vec<u8>,
     at: usize,
+    end: usize,
+    crc: u32,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Unusable> {
-        let end = self
-            .at
-            .checked_add(n)
-            .ok_or(Unusable::Damaged("length overflow"))?;
+    fn new(src: Source<'a>, len: u64) -> Self {
+        Reader {
+            src,
+            len,
+            pos: 0,
+            buf: Vec::new(),
+            at: 0,
+            end: 0,
+            crc: 0,
+        }
+    }
+
+    /// Bytes not consumed yet.
+    fn left(&self) -> u64 {
+        self.len - self.pos - self.at as u64
+    }
+
+    fn fill(&mut self, n: usize) -> Result<(), Unusable> {
+        self.buf.copy_within(self.at..self.end, 0);
+        self.pos += self.at as u64;
+        self.end -= self.at;
+        self.at = 0;
+        let rest = usize::try_from(self.len - self.pos).unwrap_or(usize::MAX);
+        let want = n.max(CHUNK.min(rest));
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        }
+        while self.end < n {
+            let from = self.pos + self.end as u64;
+            let room = self.buf.get_mut(self.end..).unwrap_or_default();
+            let got = match &self.src {
+                #[cfg(test)]
+                Source::Bytes(b) => {
+                    let rest = usize::try_from(from)
+                        .ok()
+                        .and_then(|f| b.get(f..))
+                        .unwrap_or_default();
+                    let k = rest.len().min(room.len());
+                    room.get_mut(..k)
+                        .unwrap_or_default()
+                        .copy_from_slice(rest.get(..k).unwrap_or_default());
+                    k
+                }
+                Source::File(f) => {
+                    read_up_to(*f, room, from).map_err(|_| Unusable::Damaged("cannot read"))?
+                }
+            };
+            if got == 0 {
+                return Err(Unusable::Damaged("truncated"));
+            }
+            self.end += got;
+        }
+        Ok(())
+    }
+
+    /// The next `n` bytes, outside the CRC.
+    fn take_raw(&mut self, n: usize) -> Result<&[u8], Unusable> {
+        if (n as u64) > self.left() {
+            return Err(Unusable::Damaged("truncated"));
+        }
+        if self.end - self.at < n {
+            self.fill(n)?;
+        }
         let b = self
             .buf
-            .get(self.at..end)
+            .get(self.at..self.at + n)
             .ok_or(Unusable::Damaged("truncated"))?;
-        self.at = end;
+        self.at += n;
         Ok(b)
     }
+
+    /// The next `n` bytes of the CRC'd body.
+    fn take(&mut self, n: usize) -> Result<&[u8], Unusable> {
+        // The last 4 bytes are the CRC, not body.
+        if (n as u64).saturating_add(4) > self.left() {
+            return Err(Unusable::Damaged("truncated"));
+        }
+        let mut crc = self.crc;
+        let b = self.take_raw(n)?;
+        crc = crc32c::crc32c_append(crc, b);
+        self.crc = crc;
+        // Borrow again for the caller (take_raw's borrow ended above).
+        self.buf
+            .get(self.at - n..self.at)
+            .ok_or(Unusable::Damaged("truncated"))
+    }
+
     fn u32(&mut self) -> Result<u32, Unusable> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes(
-            b.try_into().map_err(|_| Unusable::Damaged("u32"))?,
-        ))
+        Ok(le_u32(self.take(4)?, 0))
     }
+
     fn u64(&mut self) -> Result<u64, Unusable> {
-        let b = self.take(8)?;
-        Ok(u64::from_le_bytes(
-            b.try_into().map_err(|_| Unusable::Damaged("u64"))?,
-        ))
+        Ok(le_u64(self.take(8)?, 0))
     }
+
     /// A count of items of `size` bytes that must fit in what is left.
     fn count(&mut self, size: usize) -> Result<usize, Unusable> {
         let n = usize::try_from(self.u64()?).map_err(|_| Unusable::Damaged("count"))?;
-        if n.saturating_mul(size) > self.buf.len().saturating_sub(self.at) {
+        if (n as u64).saturating_mul(size as u64) > self.left() {
             return Err(Unusable::Damaged("count larger than the file"));
         }
         Ok(n)
     }
+
+    /// Passes `n` items of `size` bytes to `f`, a chunk at a time.
+    fn items(&mut self, n: usize, size: usize, mut f: impl FnMut(&[u8])) -> Result<(), Unusable> {
+        let per_chunk = (CHUNK / size).max(1);
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(per_chunk);
+            for item in self.take(k * size)?.chunks_exact(size) {
+                f(item);
+            }
+            left -= k;
+        }
+        Ok(())
+    }
+
+    /// Checks that the body is all read and the CRC after it matches.
+    fn finish(mut self) -> Result<(), Unusable> {
+        if self.left() != 4 {
+            return Err(Unusable::Damaged("trailing bytes"));
+        }
+        let computed = self.crc;
+        let stored = le_u32(self.take_raw(4)?, 0);
+        if stored != computed {
+            return Err(Unusable::Damaged("CRC mismatch"));
+        }
+        Ok(())
+    }
+}
+
+/// Where the key stored at `at` in `arena` ends, `None` if it overruns.
+fn key_end(arena: &[u8], at: usize) -> Option<usize> {
+    let mut len = 0usize;
+    let mut i = at;
+    for shift in (0..35).step_by(7) {
+        let b = *arena.get(i)?;
+        i += 1;
+        len |= usize::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            let end = i.checked_add(len)?;
+            return (end <= arena.len()).then_some(end);
+        }
+    }
+    None
 }
 
 fn le_u64(b: &[u8], at: usize) -> u64 {
@@ -201,16 +356,12 @@ fn le_u32(b: &[u8], at: usize) -> u32 {
         .map_or(0, u32::from_le_bytes)
 }
 
+#[cfg(test)]
 pub(crate) fn decode(bytes: &[u8]) -> Result<Hint, Unusable> {
-    let body_len = bytes
-        .len()
-        .checked_sub(4)
-        .ok_or(Unusable::Damaged("truncated"))?;
-    let (body, crc) = bytes.split_at(body_len);
-    if crc32c::crc32c(body).to_le_bytes() != crc {
-        return Err(Unusable::Damaged("CRC mismatch"));
-    }
-    let mut r = Reader { buf: body, at: 0 };
+    decode_from(Reader::new(Source::Bytes(bytes), bytes.len() as u64))
+}
+
+fn decode_from(mut r: Reader<'_>) -> Result<Hint, Unusable> {
     if r.take(8)? != MAGIC {
         return Err(Unusable::Damaged("bad magic"));
     }
@@ -218,7 +369,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Hint, Unusable> {
     let event_time = flags & 1 != 0;
     let covered_end = r.u64()?;
     let nseg = r.u32()? as usize;
-    if nseg.saturating_mul(20) > body.len() {
+    if (nseg as u64).saturating_mul(20) > r.left() {
         return Err(Unusable::Damaged("segment count larger than the file"));
     }
     let mut segments = Vec::with_capacity(nseg);
@@ -231,64 +382,69 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Hint, Unusable> {
     }
     let live = r.u64()?;
     let tombstones = r.u64()?;
-    let garbage = r.u64()?;
     let arena_len = r.count(1)?;
-    let n_entries = r.count(ENTRY_BYTES)?;
+    let n_entries = r.count(ENTRY_FILE_BYTES)?;
     let n_slots = r.count(8)?;
     let n_free = r.count(4)?;
     let n_ttl = r.count(12)?;
     if n_entries > u32::MAX as usize - 1 || !n_slots.is_power_of_two() {
         return Err(Unusable::Damaged("table sizes"));
     }
-    let arena = r.take(arena_len)?.to_vec();
-    let raw = r.take(n_entries * ENTRY_BYTES)?;
-    let entries: Vec<Entry> = raw
-        .chunks_exact(ENTRY_BYTES)
-        .map(|c| Entry {
-            key_at: le_u64(c, 0),
-            offset: le_u64(c, 8),
-            pos: le_u32(c, 16),
-            len_flags: le_u32(c, 20),
-        })
-        .collect();
-    let raw = r.take(n_slots * 8)?;
+    let mut arena = Vec::with_capacity(arena_len);
+    let mut left = arena_len;
+    while left > 0 {
+        let k = left.min(CHUNK);
+        arena.extend_from_slice(r.take(k)?);
+        left -= k;
+    }
+    let mut entries = Vec::with_capacity(n_entries);
+    let mut key_at = 0usize;
+    let mut arena_ok = true;
+    r.items(n_entries, ENTRY_FILE_BYTES, |c| {
+        entries.push(Entry {
+            key_at: key_at as u64,
+            offset: le_u64(c, 0),
+            pos: le_u32(c, 8),
+            len_flags: le_u32(c, 12),
+        });
+        match key_end(&arena, key_at) {
+            Some(end) => key_at = end,
+            None => arena_ok = false,
+        }
+    })?;
+    if !arena_ok || key_at != arena.len() {
+        return Err(Unusable::Damaged("keys do not match the entries"));
+    }
     let mut slots = Vec::with_capacity(n_slots);
     let mut occupied = 0u64;
-    for c in raw.chunks_exact(8) {
+    let mut bad_slot = false;
+    r.items(n_slots, 8, |c| {
         let s = le_u64(c, 0);
         if s != 0 {
             occupied += 1;
-            if (s as u32) as usize > n_entries || s as u32 == 0 {
-                return Err(Unusable::Damaged("slot names no entry"));
-            }
+            let idx = s as u32;
+            bad_slot |= idx == 0 || idx as usize > n_entries;
         }
         slots.push(s);
+    })?;
+    if bad_slot {
+        return Err(Unusable::Damaged("slot names no entry"));
     }
     if occupied != live || tombstones > live {
         return Err(Unusable::Damaged("key counts"));
     }
-    let free: Vec<u32> = r
-        .take(n_free * 4)?
-        .chunks_exact(4)
-        .map(|c| le_u32(c, 0))
-        .collect();
-    let ts: Vec<i64> = if event_time {
-        r.take(n_entries * 8)?
-            .chunks_exact(8)
-            .map(|c| le_u64(c, 0) as i64)
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let mut free = Vec::with_capacity(n_free);
+    r.items(n_free, 4, |c| free.push(le_u32(c, 0)))?;
+    let mut ts = Vec::new();
+    if event_time {
+        ts.reserve_exact(n_entries);
+        r.items(n_entries, 8, |c| ts.push(le_u64(c, 0) as i64))?;
+    }
     let mut expiry = std::collections::HashMap::with_capacity(n_ttl);
-    for _ in 0..n_ttl {
-        let idx = r.u32()?;
-        let at = r.u64()? as i64;
-        expiry.insert(idx, at);
-    }
-    if r.at != body.len() {
-        return Err(Unusable::Damaged("trailing bytes"));
-    }
+    r.items(n_ttl, 12, |c| {
+        expiry.insert(le_u32(c, 0), le_u64(c, 4) as i64);
+    })?;
+    r.finish()?;
     Ok(Hint {
         covered_end,
         segments,
@@ -300,7 +456,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Hint, Unusable> {
             live,
             tombstones,
             free,
-            garbage,
+            garbage: 0,
             ts,
             expiry,
         },
@@ -312,8 +468,8 @@ pub(crate) fn write(fs: &dyn FileSystem, path: &Path, bytes: &[u8]) -> Result<()
     write_atomic(fs, path, bytes).map_err(|e| Error::io("write", path, e))
 }
 
-/// Reads the checkpoint file, `Missing` if there is none.
-pub(crate) fn read(fs: &dyn FileSystem, path: &Path) -> Result<Vec<u8>, Unusable> {
+/// Reads and decodes the checkpoint file, `Missing` if there is none.
+pub(crate) fn load(fs: &dyn FileSystem, path: &Path) -> Result<Hint, Unusable> {
     if !fs.exists(path) {
         return Err(Unusable::Missing);
     }
@@ -321,10 +477,7 @@ pub(crate) fn read(fs: &dyn FileSystem, path: &Path) -> Result<Vec<u8>, Unusable
         .open(path, OpenMode::Read)
         .map_err(|_| Unusable::Damaged("cannot open"))?;
     let len = file.len().map_err(|_| Unusable::Damaged("cannot stat"))?;
-    let mut buf = vec![0u8; usize::try_from(len).map_err(|_| Unusable::Damaged("size"))?];
-    let n = read_up_to(file.as_ref(), &mut buf, 0).map_err(|_| Unusable::Damaged("cannot read"))?;
-    buf.truncate(n);
-    Ok(buf)
+    decode_from(Reader::new(Source::File(file.as_ref()), len))
 }
 
 /// Whether the log still holds what the checkpoint covered: returns where

@@ -26,8 +26,11 @@ use std::collections::HashMap;
 pub(crate) const FLAG_TOMBSTONE: u32 = 1 << 31;
 /// The record lies in a compressed batch: no file position; read by offset.
 pub(crate) const FLAG_UNPOSITIONED: u32 = 1 << 30;
+/// The key has an expiry time in `KeyDir::expiry` (so that a `get` of a
+/// key without one does not look there).
+pub(crate) const FLAG_TTL: u32 = 1 << 29;
 /// Bits of `len_flags` holding the record length.
-pub(crate) const LEN_MASK: u32 = FLAG_UNPOSITIONED - 1;
+pub(crate) const LEN_MASK: u32 = FLAG_TTL - 1;
 
 /// Where a key's visible record is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,6 +84,11 @@ impl Entry {
             pos: 0,
             len_flags: FLAG_TOMBSTONE,
         }
+    }
+
+    /// Whether the key has an expiry time.
+    pub fn has_ttl(self) -> bool {
+        self.len_flags & FLAG_TTL != 0
     }
 
     pub fn is_tombstone(self) -> bool {
@@ -155,7 +163,7 @@ pub(crate) fn key_in(arena: &[u8], at: u64) -> &[u8] {
     arena.get(i..i.saturating_add(len)).unwrap_or_default()
 }
 
-fn push_key(arena: &mut Vec<u8>, key: &[u8]) -> u64 {
+pub(crate) fn push_key(arena: &mut Vec<u8>, key: &[u8]) -> u64 {
     let at = arena.len() as u64;
     let mut n = key.len();
     loop {
@@ -218,7 +226,12 @@ impl KeyDir {
     }
 
     pub fn expiry(&self, idx: u32) -> Option<i64> {
-        self.expiry.get(&idx).copied()
+        let has = self.entries.get(idx as usize).is_some_and(|e| e.has_ttl());
+        if has {
+            self.expiry.get(&idx).copied()
+        } else {
+            None
+        }
     }
 
     /// Keys in the table, tombstones excluded (expired keys included).
@@ -250,8 +263,11 @@ impl KeyDir {
         if let Some((_, idx)) = self.find(key, h) {
             let slot = self.entries.get_mut(idx as usize)?;
             let prev = *slot;
+            // The TTL flag stays until `set_extras` settles it, so that it
+            // removes a stale expiry time.
             *slot = Entry {
                 key_at: prev.key_at,
+                len_flags: u.entry.len_flags | (prev.len_flags & FLAG_TTL),
                 ..u.entry
             };
             match (prev.is_tombstone(), u.entry.is_tombstone()) {
@@ -303,12 +319,21 @@ impl KeyDir {
         {
             *t = u.timestamp;
         }
+        let entry = self.entries.get_mut(idx as usize);
         match u.expires {
             Some(at) => {
+                if let Some(e) = entry {
+                    e.len_flags |= FLAG_TTL;
+                }
                 self.expiry.insert(idx, at);
             }
             None => {
-                self.expiry.remove(&idx);
+                if let Some(e) = entry
+                    && e.has_ttl()
+                {
+                    e.len_flags &= !FLAG_TTL;
+                    self.expiry.remove(&idx);
+                }
             }
         }
     }
@@ -431,17 +456,21 @@ mod tests {
             for (n, (k, insert)) in ops.into_iter().enumerate() {
                 let key = format!("key-{k}");
                 if insert {
-                    kd.upsert(key.as_bytes(), put(n as u64));
+                    let expires = (n % 3 == 0).then_some(n as i64);
+                    kd.upsert(key.as_bytes(), Update { expires, ..put(n as u64) });
                     model.insert(key, n as u64);
                 } else {
                     prop_assert_eq!(kd.remove(key.as_bytes()).map(|e| e.offset), model.remove(&key));
                 }
             }
             prop_assert_eq!(kd.len(), model.len() as u64);
+            let with_ttl = model.values().filter(|&&o| o % 3 == 0).count();
+            prop_assert_eq!(kd.expiry.len(), with_ttl, "no stale expiry times");
             for (k, &off) in &model {
                 let (idx, e) = kd.get(k.as_bytes()).expect("present");
                 prop_assert_eq!(e.offset, off);
                 prop_assert_eq!(kd.timestamp(idx), Some(off as i64));
+                prop_assert_eq!(kd.expiry(idx), (off % 3 == 0).then_some(off as i64));
             }
             let mut listed: Vec<(Vec<u8>, u64)> = kd.iter().map(|(k, _, e)| (k.to_vec(), e.offset)).collect();
             listed.sort();

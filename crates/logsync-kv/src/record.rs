@@ -205,6 +205,30 @@ pub(crate) fn read_record(seg: &Arc<Segment>, pos: u32, len: u32) -> Result<Byte
     Ok(Bytes::from(buf))
 }
 
+thread_local! {
+    /// Buffer of `get`'s positioned reads, reused by each thread.
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The value of the record at `pos` (`len` bytes) of `seg`, which must be
+/// `key`'s: one `pread` into a per-thread buffer, the value copied out.
+/// Returns the value (`None` for a tombstone).
+pub(crate) fn read_value(seg: &Segment, pos: u32, len: u32, key: &[u8]) -> Result<Option<Bytes>> {
+    READ_BUF.with(|cell| {
+        let mut fresh = Vec::new();
+        let mut borrowed = cell.try_borrow_mut();
+        let buf = match borrowed.as_deref_mut() {
+            Ok(b) => b,
+            Err(_) => &mut fresh,
+        };
+        buf.resize(len as usize, 0);
+        read_exact_at(seg.log_file().as_ref(), buf, u64::from(pos))
+            .map_err(|e| Error::io("read", seg.path(FileKind::Log), e))?;
+        let r = decode_record(seg, pos, buf, key)?;
+        Ok(r.value.map(Bytes::copy_from_slice))
+    })
+}
+
 /// Decodes a record read by [`read_record`], checking that it is `key`'s.
 pub(crate) fn decode_record<'a>(
     seg: &Segment,

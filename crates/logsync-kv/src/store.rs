@@ -389,18 +389,16 @@ impl Store {
         let max_decompressed = log.config().max_decompressed_bytes as usize;
         let log_end = log.log_end_offset().0;
         let event_time = mode == Mode::EventTime;
-        let usable = hint::read(fs, hint_path)
-            .and_then(|bytes| hint::decode(&bytes))
-            .and_then(|h| {
-                if h.keydir.event_time != event_time {
-                    return Err(Unusable::Stale("written for the other mode"));
-                }
-                if h.covered_end > log_end {
-                    return Err(Unusable::Stale("the log ends before the offset it covers"));
-                }
-                let resume = hint::resume_point(&h.segments, segments)?;
-                Ok((h, resume))
-            });
+        let usable = hint::load(fs, hint_path).and_then(|h| {
+            if h.keydir.event_time != event_time {
+                return Err(Unusable::Stale("written for the other mode"));
+            }
+            if h.covered_end > log_end {
+                return Err(Unusable::Stale("the log ends before the offset it covers"));
+            }
+            let resume = hint::resume_point(&h.segments, segments)?;
+            Ok((h, resume))
+        });
         let (mut keydir, (first, from_pos), from_checkpoint, fallback) = match usable {
             Ok((h, resume)) => (h.keydir, resume, true, None),
             Err(why) => {
@@ -478,12 +476,17 @@ impl Store {
     pub fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
         check_key(key)?;
         self.check_open()?;
-        let now = self.now().0;
         let inner = self.read_inner();
         let Some((idx, entry)) = inner.keydir.get(key) else {
             return Ok(None);
         };
-        if entry.is_tombstone() || inner.keydir.expiry(idx).is_some_and(|at| at <= now) {
+        if entry.is_tombstone()
+            || (entry.has_ttl()
+                && inner
+                    .keydir
+                    .expiry(idx)
+                    .is_some_and(|at| at <= self.now().0))
+        {
             return Ok(None);
         }
         self.read_value(&inner.segments, key, entry).map(Some)
@@ -496,6 +499,11 @@ impl Store {
         key: &[u8],
         entry: Entry,
     ) -> Result<Bytes> {
+        if let Some((pos, len)) = entry.place()
+            && let Some(seg) = segment_for(segments, entry.offset)
+        {
+            return Ok(record::read_value(seg, pos, len, key)?.unwrap_or_default());
+        }
         Ok(self
             .read_entry(segments, key, entry)?
             .value
