@@ -43,6 +43,12 @@ pub struct BrokerConfig {
     /// `log.cleaner.backoff.ms` / `log.retention.check.interval.ms`: how
     /// often retention and the cleaner look at each partition.
     pub maintenance_interval: std::time::Duration,
+    /// `fetch.verify.crc` (logsync's own; default false): check the CRC of
+    /// every batch a Fetch serves. Kafka's broker does not: each batch was
+    /// checked when it was appended (or at recovery), and consumers check
+    /// it again (the Java client's `check.crcs`). Headers, lengths and the
+    /// offset chain of served batches are checked either way.
+    pub fetch_verify_crc: bool,
 }
 
 impl BrokerConfig {
@@ -62,6 +68,7 @@ impl BrokerConfig {
             advertised: None,
             metrics: None,
             maintenance_interval: std::time::Duration::from_secs(15),
+            fetch_verify_crc: false,
         }
     }
 }

@@ -136,7 +136,12 @@ fn read_one(
             log_start: start,
         });
     }
-    match log.read(Offset(offset), max_bytes) {
+    let read = if broker.config.fetch_verify_crc {
+        log.read(Offset(offset), max_bytes)
+    } else {
+        log.read_unverified(Offset(offset), max_bytes)
+    };
+    match read {
         Ok(r) => Ok(Read {
             records: below(r.bytes, hw),
             high_watermark: hw as i64,

@@ -47,6 +47,26 @@ impl Log {
     /// [`Error::OffsetOutOfRange`], [`Error::Corrupt`] for a batch failing
     /// its CRC, I/O errors.
     pub fn read(&self, offset: Offset, max_bytes: usize) -> Result<ReadResult> {
+        self.read_checked(offset, max_bytes, true)
+    }
+
+    /// [`Log::read`] without the CRC check of each batch, for serving
+    /// consumers that check CRCs themselves, as Kafka's broker serves them
+    /// (every batch was checked when it was appended, or at recovery).
+    /// Headers, lengths and the offset chain are still checked.
+    ///
+    /// # Errors
+    /// As [`Log::read`], but for a bad CRC.
+    pub fn read_unverified(&self, offset: Offset, max_bytes: usize) -> Result<ReadResult> {
+        self.read_checked(offset, max_bytes, false)
+    }
+
+    fn read_checked(
+        &self,
+        offset: Offset,
+        max_bytes: usize,
+        verify_crc: bool,
+    ) -> Result<ReadResult> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
@@ -59,7 +79,7 @@ impl Log {
                 .partition_point(|s| s.base_offset() <= offset.0)
                 .saturating_sub(1);
             for seg in segments.iter().skip(first) {
-                let outcome = seg.read_batches(next, max_bytes, &mut out)?;
+                let outcome = seg.read_batches_checked(next, max_bytes, &mut out, verify_crc)?;
                 if let Some(n) = outcome.next {
                     next = n;
                 }

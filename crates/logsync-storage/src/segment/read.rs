@@ -84,10 +84,25 @@ impl Segment {
         max_bytes: usize,
         out: &mut Vec<u8>,
     ) -> Result<ReadOutcome> {
-        match self.read_batches_once(offset, max_bytes, out) {
+        self.read_batches_checked(offset, max_bytes, out, true)
+    }
+
+    /// [`Segment::read_batches`], with the CRC check of each batch only when
+    /// `verify_crc` (headers, lengths and the offset chain are always checked).
+    ///
+    /// # Errors
+    /// As [`Segment::read_batches`].
+    pub fn read_batches_checked(
+        &self,
+        offset: u64,
+        max_bytes: usize,
+        out: &mut Vec<u8>,
+        verify_crc: bool,
+    ) -> Result<ReadOutcome> {
+        match self.read_batches_once(offset, max_bytes, out, verify_crc) {
             Err(Miss::BadHint) => {
                 self.rebuild_now()?;
-                self.read_batches_once(offset, max_bytes, out)
+                self.read_batches_once(offset, max_bytes, out, verify_crc)
                     .map_err(|m| match m {
                         Miss::BadHint => {
                             self.corrupt(0, CorruptKind::BadFile("index entry wrong after rebuild"))
@@ -105,6 +120,7 @@ impl Segment {
         offset: u64,
         max_bytes: usize,
         out: &mut Vec<u8>,
+        verify_crc: bool,
     ) -> Result<ReadOutcome, Miss> {
         const WINDOW: usize = 8192;
         self.ensure_indexes()?;
@@ -244,7 +260,9 @@ impl Segment {
                     },
                 )));
             }
-            batch::verify_crc(rest, &h).map_err(|k| Miss::Fail(self.corrupt(file_pos, k)))?;
+            if verify_crc {
+                batch::verify_crc(rest, &h).map_err(|k| Miss::Fail(self.corrupt(file_pos, k)))?;
+            }
             kept += h.total_size() as usize;
             next = Some(h.next_offset());
             expected = Anchor::Base(h.next_offset());

@@ -399,3 +399,33 @@ fn an_empty_segment_left_by_a_failed_roll_does_not_hide_records() {
         60
     );
 }
+
+/// Data damaged at rest after a clean shutdown (nothing re-checks it at
+/// open): `read` refuses the batch with its position, `read_unverified` (the
+/// broker's Fetch, which leaves CRCs to consumers as Kafka does) serves it as
+/// stored, and the batch's own CRC still tells the consumer.
+#[test]
+fn read_checks_crcs_and_read_unverified_leaves_them_to_the_consumer() {
+    let dir = build(10);
+    let log_file = files(dir.path(), "log").pop().expect("a segment");
+    let mut bytes = std::fs::read(&log_file).expect("read");
+    // The last byte of the first batch lies in its record's value.
+    let first_len = 12 + i32::from_be_bytes(bytes[8..12].try_into().expect("4 bytes")) as usize;
+    bytes[first_len - 1] ^= 0x01;
+    std::fs::write(&log_file, &bytes).expect("write");
+
+    let log = Log::open(dir.path(), small_config()).expect("clean open checks nothing");
+    match log.read(Offset(0), 1 << 20) {
+        Err(Error::Corrupt { position, .. }) => assert_eq!(position, 0),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    let served = log.read_unverified(Offset(0), 1 << 20).expect("served as stored");
+    assert_eq!(served.next_offset, Offset(10), "all ten batches");
+    assert_eq!(&served.bytes[..], &bytes[..served.bytes.len()]);
+    assert!(batch::validate(&served.bytes, 1 << 20).is_err(), "the CRC shows the damage");
+    let rest = served.bytes.slice(first_len..);
+    batch::validate(&rest, 1 << 20).expect("the next batch is intact");
+    // Past the damaged batch, both agree.
+    let checked = log.read(Offset(1), 1 << 20).expect("read from 1");
+    assert_eq!(checked.bytes, rest);
+}

@@ -98,6 +98,15 @@ const TOPIC_DEFAULTS: &[(&str, &str)] = &[
     ("log.max.decompressed.bytes", "max.decompressed.bytes"),
 ];
 
+/// `true` or `false`.
+fn boolean(key: &str, value: &str) -> anyhow::Result<bool> {
+    match value.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => bail!("{key} = {value:?}: expected true or false"),
+    }
+}
+
 /// Applies the file's pairs to `config`; returns `log.dirs` if the file sets it.
 pub fn apply(
     config: &mut BrokerConfig,
@@ -115,13 +124,7 @@ pub fn apply(
             }
             "socket.request.max.bytes" => config.max_request_bytes = number(key, value)?,
             "max.connections" => config.max_connections = number(key, value)?,
-            "auto.create.topics.enable" => {
-                config.auto_create_topics = match value.trim() {
-                    "true" => true,
-                    "false" => false,
-                    _ => bail!("{key} = {value:?}: expected true or false"),
-                }
-            }
+            "auto.create.topics.enable" => config.auto_create_topics = boolean(key, value)?,
             "num.partitions" => {
                 config.default_partitions = number(key, value)?;
                 if config.default_partitions == 0 {
@@ -133,13 +136,14 @@ pub fn apply(
                 config.maintenance_interval =
                     std::time::Duration::from_millis(number::<u64>(key, value)?.max(1));
             }
+            "fetch.verify.crc" => config.fetch_verify_crc = boolean(key, value)?,
             other => match TOPIC_DEFAULTS.iter().find(|(k, _)| *k == other) {
                 Some((_, topic_key)) => config
                     .topic_defaults
                     .set(topic_key, value)
                     .with_context(|| format!("{key} = {value:?}"))?,
                 None => bail!(
-                    "unknown config key {other:?} (known: listeners, advertised.listeners, metrics.listener, log.dirs, socket.request.max.bytes, max.connections, auto.create.topics.enable, num.partitions, node.id, log.cleaner.backoff.ms, {})",
+                    "unknown config key {other:?} (known: listeners, advertised.listeners, metrics.listener, log.dirs, socket.request.max.bytes, max.connections, auto.create.topics.enable, num.partitions, node.id, log.cleaner.backoff.ms, fetch.verify.crc, {})",
                     TOPIC_DEFAULTS
                         .iter()
                         .map(|(k, _)| *k)
@@ -177,6 +181,7 @@ log.dirs = "/var/lib/logsync"
 log.retention.ms = 3600000
 log.cleanup.policy = ["compact", "delete"]
 message.max.bytes = 2000000
+fetch.verify.crc = true
 "#,
         )
         .expect("valid");
@@ -187,6 +192,8 @@ message.max.bytes = 2000000
         assert_eq!(c.topic_defaults.retention_ms, Some(3_600_000));
         assert!(c.topic_defaults.cleanup_policy.compacts());
         assert_eq!(c.topic_defaults.max_message_bytes, 2_000_000);
+        assert!(c.fetch_verify_crc);
+        assert!(!parse("").expect("empty").0.fetch_verify_crc, "off by default");
     }
 
     #[test]
@@ -198,5 +205,7 @@ message.max.bytes = 2000000
         let e = parse("log.cleanup.policy = \"shred\"").expect_err("bad");
         assert!(format!("{e:#}").contains("cleanup.policy"), "{e:#}");
         assert!(parse("listeners = \"localhost\"").is_err());
+        let e = parse("fetch.verify.crc = \"yes\"").expect_err("bad");
+        assert!(e.to_string().contains("fetch.verify.crc"), "{e}");
     }
 }
