@@ -210,10 +210,18 @@ thread_local! {
     static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// The value of the record at `pos` (`len` bytes) of `seg`, which must be
+/// What [`read_value`] found at an indexed position.
+#[derive(Debug)]
+pub(crate) enum Found {
+    /// `key`'s record, with its value (`None` for a tombstone).
+    Value(Option<Bytes>),
+    /// A well-formed record of another key (two keys share a hash tag).
+    OtherKey,
+}
+
+/// The value of the record at `pos` (`len` bytes) of `seg` if it is
 /// `key`'s: one `pread` into a per-thread buffer, the value copied out.
-/// Returns the value (`None` for a tombstone).
-pub(crate) fn read_value(seg: &Segment, pos: u32, len: u32, key: &[u8]) -> Result<Option<Bytes>> {
+pub(crate) fn read_value(seg: &Segment, pos: u32, len: u32, key: &[u8]) -> Result<Found> {
     READ_BUF.with(|cell| {
         let mut fresh = Vec::new();
         let mut borrowed = cell.try_borrow_mut();
@@ -224,8 +232,15 @@ pub(crate) fn read_value(seg: &Segment, pos: u32, len: u32, key: &[u8]) -> Resul
         buf.resize(len as usize, 0);
         read_exact_at(seg.log_file().as_ref(), buf, u64::from(pos))
             .map_err(|e| Error::io("read", seg.path(FileKind::Log), e))?;
-        let r = decode_record(seg, pos, buf, key)?;
-        Ok(r.value.map(Bytes::copy_from_slice))
+        let r = RecordCursor::new(0, 0, 1, None)
+            .next_record(buf)
+            .ok_or(CorruptKind::BadRecord("no record"))
+            .and_then(|r| r)
+            .map_err(corrupt(seg, u64::from(pos)))?;
+        if r.key != Some(key) {
+            return Ok(Found::OtherKey);
+        }
+        Ok(Found::Value(r.value.map(Bytes::copy_from_slice)))
     })
 }
 

@@ -1,5 +1,6 @@
 //! [`Store`]: the key/value store over a compacted topic.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -477,19 +478,36 @@ impl Store {
         check_key(key)?;
         self.check_open()?;
         let inner = self.read_inner();
-        let Some((idx, entry)) = inner.keydir.get(key) else {
-            return Ok(None);
-        };
-        if entry.is_tombstone()
-            || (entry.has_ttl()
-                && inner
-                    .keydir
-                    .expiry(idx)
-                    .is_some_and(|at| at <= self.now().0))
-        {
-            return Ok(None);
-        }
-        self.read_value(&inner.segments, key, entry).map(Some)
+        let kd = &inner.keydir;
+        let expired =
+            |idx: u32, e: Entry| e.has_ttl() && kd.expiry(idx).is_some_and(|at| at <= self.now().0);
+        let found = kd.probe(key, |idx, e| {
+            // A record the store wrote: its key is checked in the bytes read,
+            // so the arena is not touched.
+            if let Some((pos, len)) = e.place()
+                && let Some(seg) = segment_for(&inner.segments, e.offset)
+            {
+                return match record::read_value(seg, pos, len, key) {
+                    Ok(record::Found::OtherKey) => ControlFlow::Continue(()),
+                    Ok(record::Found::Value(v)) if !expired(idx, e) => {
+                        ControlFlow::Break(Ok(Some(v.unwrap_or_default())))
+                    }
+                    Ok(record::Found::Value(_)) => ControlFlow::Break(Ok(None)),
+                    Err(err) => ControlFlow::Break(Err(err)),
+                };
+            }
+            if kd.key_of(e) != key {
+                return ControlFlow::Continue(());
+            }
+            if e.is_tombstone() || expired(idx, e) {
+                return ControlFlow::Break(Ok(None));
+            }
+            ControlFlow::Break(
+                self.read_entry(&inner.segments, key, e)
+                    .map(|r| Some(r.value.unwrap_or_default())),
+            )
+        });
+        found.unwrap_or(Ok(None))
     }
 
     /// Reads the value of the record `entry` names.
@@ -501,8 +519,9 @@ impl Store {
     ) -> Result<Bytes> {
         if let Some((pos, len)) = entry.place()
             && let Some(seg) = segment_for(segments, entry.offset)
+            && let record::Found::Value(v) = record::read_value(seg, pos, len, key)?
         {
-            return Ok(record::read_value(seg, pos, len, key)?.unwrap_or_default());
+            return Ok(v.unwrap_or_default());
         }
         Ok(self
             .read_entry(segments, key, entry)?
@@ -998,5 +1017,60 @@ impl Drop for Store {
         {
             tracing::warn!(topic = %self.topic, error = %e, "closing the store on drop failed; the next open replays or rebuilds");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// Two keys whose hashes share the upper 32 bits (the keydir's tag).
+    fn colliding_keys() -> (Vec<u8>, Vec<u8>) {
+        let mut seen: HashMap<u32, Vec<u8>> = HashMap::new();
+        for i in 0u64.. {
+            let k = format!("collide-{i}").into_bytes();
+            let tag = (crate::keydir::hash(&k) >> 32) as u32;
+            if let Some(other) = seen.insert(tag, k.clone()) {
+                return (other, k);
+            }
+        }
+        unreachable!("the loop only ends by returning")
+    }
+
+    #[test]
+    fn keys_sharing_a_hash_tag_are_told_apart() {
+        let (a, b) = colliding_keys();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = KvConfig {
+            fsync: Some(logsync_storage::FsyncPolicy::Never),
+            ..KvConfig::default()
+        };
+        let store = Store::open(dir.path(), config.clone()).expect("open");
+        store.set(&a, b"value a").expect("set a");
+        assert_eq!(store.get(&b).expect("get b"), None);
+        store.set(&b, b"value b").expect("set b");
+        assert_eq!(
+            store.get(&a).expect("get a").as_deref(),
+            Some(&b"value a"[..])
+        );
+        assert_eq!(
+            store.get(&b).expect("get b").as_deref(),
+            Some(&b"value b"[..])
+        );
+        assert!(store.delete(&a).expect("delete a"));
+        assert_eq!(store.get(&a).expect("get a"), None);
+        assert_eq!(
+            store.get(&b).expect("get b").as_deref(),
+            Some(&b"value b"[..])
+        );
+        store.close().expect("close");
+        let store = Store::open(dir.path(), config).expect("reopen");
+        assert_eq!(store.get(&a).expect("get a"), None);
+        assert_eq!(
+            store.get(&b).expect("get b").as_deref(),
+            Some(&b"value b"[..])
+        );
     }
 }
