@@ -103,6 +103,9 @@ pub struct Broker {
     /// Consumer groups and their committed offsets (replayed from
     /// `__consumer_offsets` by [`Broker::open`]).
     pub groups: Arc<GroupCoordinator>,
+    /// The bound address of the metrics and admin endpoint, once it listens
+    /// (DescribeConfigs of the broker reports it as `logsync.admin.listener`).
+    pub admin_addr: std::sync::OnceLock<SocketAddr>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -142,6 +145,7 @@ impl Broker {
             producer_ids: crate::producers::ProducerIds::open(&config_dir)
                 .map_err(|e| StorageError::io("read", config_dir.join(".producer-ids"), e))?,
             groups: Arc::new(GroupCoordinator::new(GroupConfig::default())),
+            admin_addr: std::sync::OnceLock::new(),
         };
         broker.groups.offsets().load(&broker)?;
         Ok(broker)

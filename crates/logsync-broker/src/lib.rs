@@ -40,6 +40,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
+pub mod admin;
 pub mod broker;
 pub mod codec;
 pub mod frame;

@@ -284,7 +284,9 @@ pub fn render(broker: &Broker) -> String {
     out
 }
 
-/// Serves `/metrics` and `/health` on `listener` until the task is dropped.
+/// Serves `/metrics`, `/health` and the admin requests (`POST
+/// /v1/topics/{topic}/compact[?format=json]`) on `listener` until the task
+/// is dropped.
 pub async fn serve_http(listener: TcpListener, broker: Arc<Broker>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -293,12 +295,15 @@ pub async fn serve_http(listener: TcpListener, broker: Arc<Broker>) {
         };
         let broker = Arc::clone(&broker);
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(5), answer(stream, broker)).await;
+            let _ = answer(stream, broker).await;
         });
     }
 }
 
-async fn answer(mut stream: TcpStream, broker: Arc<Broker>) -> std::io::Result<()> {
+/// How long a client may take to send its request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn read_head(stream: &mut TcpStream) -> std::io::Result<String> {
     let mut buf = vec![0u8; 8192];
     let mut len = 0;
     while !buf
@@ -316,24 +321,46 @@ async fn answer(mut stream: TcpStream, broker: Arc<Broker>) -> std::io::Result<(
         }
         len += n;
     }
-    let head = String::from_utf8_lossy(buf.get(..len).unwrap_or_default()).into_owned();
-    let path = head.split_whitespace().nth(1).unwrap_or("");
-    let (status, body) = match (head.split_whitespace().next(), path) {
-        (Some("GET"), "/metrics") => {
+    Ok(String::from_utf8_lossy(buf.get(..len).unwrap_or_default()).into_owned())
+}
+
+async fn answer(mut stream: TcpStream, broker: Arc<Broker>) -> std::io::Result<()> {
+    let head = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream))
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+    let mut words = head.split_whitespace();
+    let method = words.next().unwrap_or("");
+    let target = words.next().unwrap_or("");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    const TEXT: &str = "text/plain; version=0.0.4";
+    let (status, content_type, body) = match (method, path) {
+        ("GET", "/metrics") => {
             let b = Arc::clone(&broker);
             let text = tokio::task::spawn_blocking(move || render(&b))
                 .await
                 .unwrap_or_default();
-            ("200 OK", text)
+            ("200 OK", TEXT, text)
         }
-        (Some("GET"), "/health") => ("200 OK", "ok\n".to_owned()),
+        ("GET", "/health") => ("200 OK", TEXT, "ok\n".to_owned()),
+        ("POST", p) if p.starts_with("/v1/topics/") && p.ends_with("/compact") => {
+            let topic = p
+                .trim_start_matches("/v1/topics/")
+                .trim_end_matches("/compact");
+            let json = query.split('&').any(|kv| kv == "format=json");
+            match crate::admin::compact(&broker, topic, json).await {
+                Ok(body) => ("200 OK", if json { "application/json" } else { TEXT }, body),
+                Err(e) => (e.status(), TEXT, format!("{e}\n")),
+            }
+        }
         _ => (
             "404 Not Found",
-            "not found: try /metrics or /health\n".to_owned(),
+            TEXT,
+            "not found: try GET /metrics, GET /health or POST /v1/topics/TOPIC/compact\n"
+                .to_owned(),
         ),
     };
     let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(response.as_bytes()).await?;

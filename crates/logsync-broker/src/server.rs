@@ -73,6 +73,7 @@ pub async fn serve(
                 .await
                 .map_err(|source| ServeError::Listen { addr, source })?;
             tracing::info!(addr = %bound_metrics, "metrics on /metrics, health on /health");
+            let _ = broker.admin_addr.set(bound_metrics);
             Some((
                 tokio::spawn(crate::metrics::serve_http(listener, Arc::clone(&broker))),
                 bound_metrics,

@@ -163,6 +163,16 @@ pub struct CompactArgs {
     /// One JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Ask a running `logsync serve` to compact the topic now. Kafka's
+    /// protocol has no request for it: the CLI asks the broker (over the
+    /// Kafka protocol) for its admin endpoint, the `--metrics` address of
+    /// `logsync serve`, and posts the request there.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub broker: Option<String>,
+    /// The admin endpoint (`logsync serve --metrics`) to post to, instead of
+    /// asking `--broker` for it.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "partition")]
+    pub admin: Option<String>,
 }
 
 /// `logsync produce ...`

@@ -1,10 +1,12 @@
 //! DescribeConfigs and IncrementalAlterConfigs for topics (resource type 2),
 //! with Kafka's key names (`cleanup.policy`, `retention.ms`,
 //! `compaction.strategy`, ...). Broker resources (type 4) are described with
-//! no entries and cannot be altered.
+//! `logsync.admin.listener` only and cannot be altered.
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::describe_configs_request::DescribeConfigsRequest;
+use kafka_protocol::messages::describe_configs_request::{
+    DescribeConfigsRequest, DescribeConfigsResource,
+};
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResponse, DescribeConfigsResult,
 };
@@ -22,6 +24,7 @@ const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
 /// `config_source` values.
 const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+const STATIC_BROKER_CONFIG: i8 = 4;
 const DEFAULT_CONFIG: i8 = 5;
 /// `config_operation` values.
 const SET: i8 = 0;
@@ -42,7 +45,7 @@ pub fn describe_configs(broker: &Broker, req: &DescribeConfigsRequest) -> Descri
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
             match r.resource_type {
-                BROKER => return result,
+                BROKER => return result.with_configs(broker_configs(broker, r)),
                 TOPIC => {}
                 _ => {
                     return result
@@ -80,6 +83,30 @@ pub fn describe_configs(broker: &Broker, req: &DescribeConfigsRequest) -> Descri
         })
         .collect();
     DescribeConfigsResponse::default().with_results(results)
+}
+
+/// The broker's own settings that clients may ask for: today only
+/// `logsync.admin.listener`, the address of the metrics and admin endpoint
+/// (where `logsync compact --broker` asks for a clean), when it listens.
+fn broker_configs(
+    broker: &Broker,
+    r: &DescribeConfigsResource,
+) -> Vec<DescribeConfigsResourceResult> {
+    const ADMIN_LISTENER: &str = "logsync.admin.listener";
+    let wanted = r
+        .configuration_keys
+        .as_ref()
+        .is_none_or(|keys| keys.iter().any(|k| &**k == ADMIN_LISTENER));
+    match broker.admin_addr.get() {
+        Some(addr) if wanted => vec![
+            DescribeConfigsResourceResult::default()
+                .with_name(text(ADMIN_LISTENER))
+                .with_value(Some(StrBytes::from_string(addr.to_string())))
+                .with_read_only(true)
+                .with_config_source(STATIC_BROKER_CONFIG),
+        ],
+        _ => Vec::new(),
+    }
 }
 
 /// Sets (`SET`) or resets to the broker default (`DELETE`) topic configs;

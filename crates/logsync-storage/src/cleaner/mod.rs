@@ -4,7 +4,10 @@
 //! analysis per step.
 
 pub mod map;
+mod report;
 pub mod swap;
+
+pub use self::report::render_topic_clean;
 
 use std::path::Path;
 use std::time::Duration;

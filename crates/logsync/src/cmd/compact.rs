@@ -3,11 +3,12 @@
 use std::path::Path;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use logsync_storage::LogManager;
+use logsync_storage::cleaner::render_topic_clean;
 use logsync_storage::log::now_ms;
-use logsync_storage::{CleanReport, LogManager};
 
-use super::json;
 use crate::Outcome;
 use crate::cli::CompactArgs;
 
@@ -15,6 +16,29 @@ use crate::cli::CompactArgs;
 const BAR_FROM_BYTES: u64 = 64 << 20;
 
 pub fn run(data_dir: &Path, args: &CompactArgs) -> anyhow::Result<Outcome> {
+    if args.broker.is_some() || args.admin.is_some() {
+        if args.partition.is_some() {
+            anyhow::bail!(
+                "--partition works on a data dir only; a server compacts every partition"
+            );
+        }
+        let admin = if let Some(admin) = &args.admin {
+            admin.clone()
+        } else {
+            let broker = args.broker.as_deref().unwrap_or_default();
+            let mut client = crate::client::Client::connect(broker)?;
+            super::remote::admin_listener(&mut client)?.with_context(|| {
+                format!(
+                    "the broker at {broker} has no admin endpoint: Kafka's protocol has no request to compact a topic, so this needs logsync serve started with --metrics HOST:PORT (a Kafka broker compacts on its own schedule)"
+                )
+            })?
+        };
+        print!(
+            "{}",
+            super::remote::admin_compact(&admin, &args.topic, args.json)?
+        );
+        return Ok(Outcome::Done);
+    }
     let manager = LogManager::new(data_dir);
     let info = manager.topic(&args.topic)?;
     if !info.config.cleanup_policy.compacts() {
@@ -45,7 +69,7 @@ pub fn run(data_dir: &Path, args: &CompactArgs) -> anyhow::Result<Outcome> {
         log.close()?;
         reports.push((p, report));
     }
-    print!("{}", render(&info.name, &reports, args.json));
+    print!("{}", render_topic_clean(&info.name, &reports, args.json));
     Ok(Outcome::Done)
 }
 
@@ -63,48 +87,4 @@ fn progress_bar(bytes: u64, partition: u32) -> Option<ProgressBar> {
     bar.set_prefix(partition.to_string());
     bar.enable_steady_tick(Duration::from_millis(200));
     Some(bar)
-}
-
-fn render(topic: &str, reports: &[(u32, CleanReport)], as_json: bool) -> String {
-    let sum = |f: fn(&CleanReport) -> u64| reports.iter().map(|(_, r)| f(r)).sum::<u64>();
-    let bytes_before = sum(|r| r.bytes_before);
-    let bytes_after = sum(|r| r.bytes_after);
-    let records_before = sum(|r| r.records_before);
-    let records_after = sum(|r| r.records_after);
-    let seconds = reports
-        .iter()
-        .map(|(_, r)| r.duration.as_secs_f64())
-        .sum::<f64>();
-    if as_json {
-        let parts: Vec<String> = reports
-            .iter()
-            .map(|(p, r)| {
-                format!(
-                    "{{\"partition\":{p},\"bytes_before\":{},\"bytes_after\":{},\"bytes_reclaimed\":{},\"records_before\":{},\"records_after\":{},\"keys\":{},\"passes\":{},\"tombstones_dropped\":{},\"segments_before\":{},\"segments_after\":{},\"cleaned_upto\":{},\"seconds\":{:.6}}}",
-                    r.bytes_before,
-                    r.bytes_after,
-                    r.bytes_reclaimed(),
-                    r.records_before,
-                    r.records_after,
-                    r.keys,
-                    r.passes,
-                    r.tombstones_dropped,
-                    r.segments_before,
-                    r.segments_after,
-                    r.cleaned_upto,
-                    r.duration.as_secs_f64()
-                )
-            })
-            .collect();
-        return format!(
-            "{{\"topic\":{},\"bytes_before\":{bytes_before},\"bytes_after\":{bytes_after},\"bytes_reclaimed\":{},\"records_before\":{records_before},\"records_after\":{records_after},\"seconds\":{seconds:.6},\"partitions\":[{}]}}\n",
-            json::string(topic),
-            bytes_before.saturating_sub(bytes_after),
-            parts.join(",")
-        );
-    }
-    format!(
-        "compacted {topic}: bytes before {bytes_before}, after {bytes_after}, reclaimed {}; records before {records_before}, after {records_after} ({seconds:.3} s)\n",
-        bytes_before.saturating_sub(bytes_after)
-    )
 }

@@ -365,3 +365,73 @@ pub fn alter_configs(
     }
     Ok(())
 }
+
+/// The broker's admin endpoint (`logsync.admin.listener` in DescribeConfigs
+/// of the broker resource), or `None` when it has none (a Kafka broker, or
+/// `logsync serve` without `--metrics`).
+pub fn admin_listener(client: &mut Client) -> anyhow::Result<Option<String>> {
+    use kafka_protocol::messages::describe_configs_request::{
+        DescribeConfigsRequest, DescribeConfigsResource,
+    };
+    const BROKER_RESOURCE: i8 = 4;
+    const KEY: &str = "logsync.admin.listener";
+    let md = client.call(
+        METADATA_V,
+        &MetadataRequest::default().with_topics(Some(Vec::new())),
+    )?;
+    let node = md
+        .brokers
+        .first()
+        .map(|b| b.node_id.0)
+        .context("the broker listed no brokers in Metadata")?;
+    let req = DescribeConfigsRequest::default().with_resources(vec![
+        DescribeConfigsResource::default()
+            .with_resource_type(BROKER_RESOURCE)
+            .with_resource_name(StrBytes::from_string(node.to_string()))
+            .with_configuration_keys(Some(vec![StrBytes::from_static_str(KEY)])),
+    ]);
+    let resp = client.call(1, &req)?;
+    Ok(resp
+        .results
+        .into_iter()
+        .filter(|r| r.error_code == 0)
+        .flat_map(|r| r.configs)
+        .find(|c| &*c.name == KEY)
+        .and_then(|c| c.value.map(|v| v.to_string())))
+}
+
+/// `POST /v1/topics/{topic}/compact` on a `logsync serve` admin endpoint;
+/// returns the body (what `logsync compact` prints).
+pub fn admin_compact(admin: &str, topic: &str, json: bool) -> anyhow::Result<String> {
+    use std::io::{Read as _, Write as _};
+    logsync_storage::manager::validate_topic_name(topic)?;
+    let mut stream = std::net::TcpStream::connect(admin)
+        .with_context(|| format!("connecting to the admin endpoint {admin}"))?;
+    let query = if json { "?format=json" } else { "" };
+    write!(
+        stream,
+        "POST /v1/topics/{topic}/compact{query} HTTP/1.1\r\nHost: {admin}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .with_context(|| format!("sending to {admin}"))?;
+    let mut response = Vec::new();
+    // The clean may take a while; the server closes the connection after answering.
+    stream
+        .take(64 << 20)
+        .read_to_end(&mut response)
+        .with_context(|| format!("reading from {admin}"))?;
+    let response = String::from_utf8_lossy(&response);
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .with_context(|| format!("{admin} answered without an HTTP head"))?;
+    let status = head.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) != Some("200") {
+        bail!(
+            "{admin}: {}",
+            body.lines()
+                .next()
+                .filter(|l| !l.is_empty())
+                .unwrap_or(status)
+        );
+    }
+    Ok(body.to_owned())
+}
