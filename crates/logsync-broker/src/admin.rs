@@ -1,11 +1,12 @@
 //! Admin requests that Kafka's protocol has no message for, served on the
-//! metrics endpoint: today, cleaning a compacted topic now (`logsync compact
-//! --broker`).
+//! metrics endpoint: cleaning a compacted topic now (`logsync compact
+//! --broker`) and applying retention now (`logsync topic retention --broker`).
 
 use std::sync::Arc;
 
 use logsync_storage::cleaner::render_topic_clean;
 use logsync_storage::log::now_ms;
+use logsync_storage::{Log, TopicInfo};
 
 use crate::broker::Broker;
 
@@ -25,7 +26,7 @@ pub enum AdminError {
         policy: String,
     },
     /// The storage layer failed.
-    #[error("cleaning {topic} partition {partition}: {source}")]
+    #[error("{topic} partition {partition}: {source}")]
     Storage {
         /// The topic.
         topic: String,
@@ -35,8 +36,8 @@ pub enum AdminError {
         #[source]
         source: logsync_storage::Error,
     },
-    /// The clean's task ended without a result (it panicked).
-    #[error("cleaning {topic} partition {partition} stopped: {reason}")]
+    /// The task ended without a result (it panicked).
+    #[error("{topic} partition {partition}: the task stopped: {reason}")]
     Task {
         /// The topic.
         topic: String,
@@ -66,16 +67,57 @@ impl AdminError {
 /// # Errors
 /// [`AdminError`].
 pub async fn compact(broker: &Arc<Broker>, topic: &str, json: bool) -> Result<String, AdminError> {
-    let info = broker
-        .topic(topic)
-        .ok_or_else(|| AdminError::UnknownTopic(topic.to_owned()))?;
+    let info = topic_info(broker, topic)?;
     if !info.config.cleanup_policy.compacts() {
         return Err(AdminError::NotCompacted {
             topic: info.name.clone(),
             policy: info.config.cleanup_policy.name().to_owned(),
         });
     }
-    let mut reports = Vec::new();
+    let reports = each_partition(broker, &info, |log| {
+        log.roll_active()?;
+        log.clean_at(now_ms(), true)
+    })
+    .await?;
+    Ok(render_topic_clean(&info.name, &reports, json))
+}
+
+/// Applies `retention.ms` / `retention.bytes` to each partition now (as
+/// `logsync topic retention` does on a data dir); answers what it prints.
+///
+/// # Errors
+/// [`AdminError`].
+pub async fn retention(broker: &Arc<Broker>, topic: &str) -> Result<String, AdminError> {
+    let info = topic_info(broker, topic)?;
+    let reports = each_partition(broker, &info, Log::apply_retention).await?;
+    let mut out = String::new();
+    if !info.config.cleanup_policy.deletes() {
+        out.push_str(&format!(
+            "topic {} has cleanup.policy={}: retention deletes nothing\n",
+            info.name,
+            info.config.cleanup_policy.name()
+        ));
+    }
+    for (p, r) in reports {
+        out.push_str(&r.line(p));
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+fn topic_info(broker: &Broker, topic: &str) -> Result<TopicInfo, AdminError> {
+    broker
+        .topic(topic)
+        .ok_or_else(|| AdminError::UnknownTopic(topic.to_owned()))
+}
+
+/// Runs `f` on each partition's log in turn, on the blocking pool.
+async fn each_partition<T: Send + 'static>(
+    broker: &Arc<Broker>,
+    info: &TopicInfo,
+    f: fn(&Log) -> logsync_storage::Result<T>,
+) -> Result<Vec<(u32, T)>, AdminError> {
+    let mut out = Vec::new();
     for p in 0..info.partitions {
         let storage = |source| AdminError::Storage {
             topic: info.name.clone(),
@@ -84,18 +126,15 @@ pub async fn compact(broker: &Arc<Broker>, topic: &str, json: bool) -> Result<St
         };
         let index = i32::try_from(p).unwrap_or(i32::MAX);
         let log = Arc::clone(&broker.partition(&info.name, index).map_err(storage)?.log);
-        let report = tokio::task::spawn_blocking(move || {
-            log.roll_active()?;
-            log.clean_at(now_ms(), true)
-        })
-        .await
-        .map_err(|e| AdminError::Task {
-            topic: info.name.clone(),
-            partition: p,
-            reason: e.to_string(),
-        })?
-        .map_err(storage)?;
-        reports.push((p, report));
+        let done = tokio::task::spawn_blocking(move || f(&log))
+            .await
+            .map_err(|e| AdminError::Task {
+                topic: info.name.clone(),
+                partition: p,
+                reason: e.to_string(),
+            })?
+            .map_err(storage)?;
+        out.push((p, done));
     }
-    Ok(render_topic_clean(&info.name, &reports, json))
+    Ok(out)
 }

@@ -285,8 +285,8 @@ pub fn render(broker: &Broker) -> String {
 }
 
 /// Serves `/metrics`, `/health` and the admin requests (`POST
-/// /v1/topics/{topic}/compact[?format=json]`) on `listener` until the task
-/// is dropped.
+/// /v1/topics/{topic}/compact[?format=json]`, `POST
+/// /v1/topics/{topic}/retention`) on `listener` until the task is dropped.
 pub async fn serve_http(listener: TcpListener, broker: Arc<Broker>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -352,10 +352,19 @@ async fn answer(mut stream: TcpStream, broker: Arc<Broker>) -> std::io::Result<(
                 Err(e) => (e.status(), TEXT, format!("{e}\n")),
             }
         }
+        ("POST", p) if p.starts_with("/v1/topics/") && p.ends_with("/retention") => {
+            let topic = p
+                .trim_start_matches("/v1/topics/")
+                .trim_end_matches("/retention");
+            match crate::admin::retention(&broker, topic).await {
+                Ok(body) => ("200 OK", TEXT, body),
+                Err(e) => (e.status(), TEXT, format!("{e}\n")),
+            }
+        }
         _ => (
             "404 Not Found",
             TEXT,
-            "not found: try GET /metrics, GET /health or POST /v1/topics/TOPIC/compact\n"
+            "not found: try GET /metrics, GET /health, POST /v1/topics/TOPIC/compact or POST /v1/topics/TOPIC/retention\n"
                 .to_owned(),
         ),
     };

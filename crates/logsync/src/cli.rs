@@ -57,7 +57,9 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct TopicArgs {
     /// Manage topics on a running broker (logsync serve or Kafka) through
-    /// the Kafka protocol: create, list, describe, alter and delete.
+    /// the Kafka protocol: create, list, describe, alter and delete;
+    /// `retention` goes to logsync serve's admin endpoint (found through the
+    /// broker; needs `serve --metrics`).
     #[arg(long, value_name = "HOST:PORT", global = true)]
     pub broker: Option<String>,
     #[command(subcommand)]

@@ -1502,14 +1502,24 @@ fn topic_commands_work_through_a_broker() {
     server.stop();
 }
 
-/// `logsync compact --broker`: Kafka's protocol has no request to compact,
-/// so the CLI finds the server's admin endpoint through DescribeConfigs of
-/// the broker and posts there; the topic then holds one record per key.
-/// Without an admin endpoint the command says why it cannot.
+/// `logsync compact --broker` and `topic retention --broker`: Kafka's
+/// protocol has no request for either, so the CLI finds the server's admin
+/// endpoint through DescribeConfigs of the broker and posts there; the topic
+/// then holds one record per key. Without an admin endpoint the command says
+/// why it cannot.
 #[test]
-fn compact_through_a_broker_uses_its_admin_endpoint() {
+fn compact_and_retention_through_a_broker_use_its_admin_endpoint() {
     let (_tmp, data) = scratch();
-    let server = Server::start_with(&data, &["--metrics", "127.0.0.1:0"]);
+    // The server's own maintenance must not get there first.
+    let server = Server::start_with(
+        &data,
+        &[
+            "--metrics",
+            "127.0.0.1:0",
+            "--log-cleaner-backoff-ms",
+            "3600000",
+        ],
+    );
     let line = server
         .stdout
         .recv_timeout(START_TIMEOUT)
@@ -1569,6 +1579,30 @@ fn compact_through_a_broker_uses_its_admin_endpoint() {
     assert!(text.starts_with("compacted st: "), "{text}");
     let got = ok(&["consume", "st", "--broker", &addr, "-K", ":"], b"");
     assert_eq!(got, "a:19\nb:19\nc:19\n");
+
+    // Retention now, through the same endpoint: every closed segment of a
+    // topic whose records are older than retention.ms goes.
+    ok(
+        &[
+            "topic",
+            "create",
+            "old",
+            "-c",
+            "segment.bytes=1024",
+            "-c",
+            "retention.ms=1",
+            "--broker",
+            &addr,
+        ],
+        b"",
+    );
+    for _ in 0..4 {
+        ok(&["produce", "old", "--broker", &addr], &[b'x'; 600]);
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    let r = ok(&["topic", "retention", "old", "--broker", &addr], b"");
+    assert!(r.starts_with("partition 0: deleted 3 segment(s), "), "{r}");
+    assert!(r.trim_end().ends_with("log start offset 3"), "{r}");
 
     let plain = run(&["compact", "nope", "--broker", &addr], b"");
     assert_eq!(plain.status.code(), Some(2));

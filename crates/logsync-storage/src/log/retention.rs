@@ -20,6 +20,17 @@ pub struct RetentionReport {
     pub log_start_offset: Offset,
 }
 
+impl RetentionReport {
+    /// One line for partition `partition`, as `logsync topic retention` prints it.
+    #[must_use]
+    pub fn line(&self, partition: u32) -> String {
+        format!(
+            "partition {partition}: deleted {} segment(s), {} bytes; log start offset {}",
+            self.segments_deleted, self.bytes_deleted, self.log_start_offset
+        )
+    }
+}
+
 /// Milliseconds since the Unix epoch by the system clock.
 #[must_use]
 pub fn now_ms() -> TimestampMs {

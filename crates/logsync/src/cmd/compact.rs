@@ -35,7 +35,7 @@ pub fn run(data_dir: &Path, args: &CompactArgs) -> anyhow::Result<Outcome> {
         };
         print!(
             "{}",
-            super::remote::admin_compact(&admin, &args.topic, args.json)?
+            super::remote::admin_post(&admin, &args.topic, "compact", args.json)?
         );
         return Ok(Outcome::Done);
     }

@@ -400,9 +400,10 @@ pub fn admin_listener(client: &mut Client) -> anyhow::Result<Option<String>> {
         .and_then(|c| c.value.map(|v| v.to_string())))
 }
 
-/// `POST /v1/topics/{topic}/compact` on a `logsync serve` admin endpoint;
-/// returns the body (what `logsync compact` prints).
-pub fn admin_compact(admin: &str, topic: &str, json: bool) -> anyhow::Result<String> {
+/// `POST /v1/topics/{topic}/{action}` (`compact` or `retention`) on a
+/// `logsync serve` admin endpoint; returns the body (what the embedded
+/// command prints).
+pub fn admin_post(admin: &str, topic: &str, action: &str, json: bool) -> anyhow::Result<String> {
     use std::io::{Read as _, Write as _};
     logsync_storage::manager::validate_topic_name(topic)?;
     let mut stream = std::net::TcpStream::connect(admin)
@@ -410,7 +411,7 @@ pub fn admin_compact(admin: &str, topic: &str, json: bool) -> anyhow::Result<Str
     let query = if json { "?format=json" } else { "" };
     write!(
         stream,
-        "POST /v1/topics/{topic}/compact{query} HTTP/1.1\r\nHost: {admin}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "POST /v1/topics/{topic}/{action}{query} HTTP/1.1\r\nHost: {admin}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .with_context(|| format!("sending to {admin}"))?;
     let mut response = Vec::new();

@@ -76,10 +76,7 @@ pub fn run(data_dir: &Path, args: TopicArgs) -> anyhow::Result<Outcome> {
                 let log = manager.open_partition(&topic, p)?;
                 let r = log.apply_retention()?;
                 log.close()?;
-                println!(
-                    "partition {p}: deleted {} segment(s), {} bytes; log start offset {}",
-                    r.segments_deleted, r.bytes_deleted, r.log_start_offset
-                );
+                println!("{}", r.line(p));
             }
         }
     }
@@ -227,9 +224,16 @@ fn remote(addr: &str, action: TopicAction) -> anyhow::Result<Outcome> {
             super::remote::alter_configs(&mut client, &topic, &pairs)?;
             println!("altered topic {topic}");
         }
-        TopicAction::Retention { .. } => {
-            anyhow::bail!(
-                "topic retention has no --broker form: the server applies retention itself every log.cleaner.backoff.ms; run it on the data dir with the server stopped"
+        TopicAction::Retention { topic } => {
+            // Kafka's protocol has no request for it: the server's admin endpoint does it.
+            let admin = super::remote::admin_listener(&mut client)?.with_context(|| {
+                format!(
+                    "the broker at {addr} has no admin endpoint: Kafka's protocol has no request to apply retention now, so this needs logsync serve started with --metrics HOST:PORT (a Kafka broker applies retention on its own schedule)"
+                )
+            })?;
+            print!(
+                "{}",
+                super::remote::admin_post(&admin, &topic, "retention", false)?
             );
         }
     }
