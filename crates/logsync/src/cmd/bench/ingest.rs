@@ -1,8 +1,526 @@
-//! `logsync bench ingest` (being written this session).
+//! `logsync bench ingest`: raw-log ingestion (issue 5's targets), each figure
+//! beside a baseline measured in the same run.
+//!
+//! The input is a generated HDFS log (10M lines at scale 1, ~140 bytes per
+//! line): the ten line shapes of LogHub's HDFS sample in their sample
+//! proportions, with a clock that moves forward, random pids, IPs, ports,
+//! sizes and block ids (each block appears in a few events). Then:
+//! - `parse`: one thread reads, matches, converts the timestamp (epoch ms and
+//!   ISO-8601) and finds the key of every line; beside `grep -c` on the same
+//!   file (the floor: reading and scanning the bytes) and Python's `re`
+//!   doing the same field split and timestamp conversion (on at most 1M
+//!   lines; skipped with a note when `python3` is missing);
+//! - `ingest`: `logsync ingest` of the whole file into a fresh topic, end to
+//!   end in its own process, beside the same `grep -c`;
+//! - `templates`: the template miner over the messages of up to 1M lines.
+
+use std::io::{BufReader, BufWriter, Write};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use logsync_ingest::template::{Miner, MinerConfig};
+use logsync_ingest::{Format, LineReader, Parser, ParserConfig};
 
 use super::Options;
+use super::report::{Row, Target, fmt_bytes, fmt_num, markdown_table, per_s};
+use super::workload::{Scratch, XorShift, ensure_free_space};
+
+/// Seed of the generator, printed so that a run can be repeated.
+const SEED: u64 = 0x6864_6673_2d67_656e;
+/// Most lines the Python baseline and the miner are timed on.
+const SUBSET_LINES: u64 = 1_000_000;
+
+const BENCHES: [(&str, &str); 3] = [
+    (
+        "parse",
+        "parse a generated HDFS log on one core (fields, epoch ms + ISO time, block key), vs grep -c and Python re",
+    ),
+    (
+        "ingest",
+        "logsync ingest of the same file into a new topic, end to end, vs grep -c",
+    ),
+    ("templates", "template mining (Drain) over the messages"),
+];
+
+/// The Python baseline: LogHub's way (a regex with named groups per line),
+/// plus the same timestamp conversion and block-id search as ours.
+const PYTHON: &str = r#"
+import calendar, re, sys, time
+LINE = re.compile(r'^(?P<Date>\S+)\s+(?P<Time>\S+)\s+(?P<Pid>\S+)\s+(?P<Level>\S+)\s+(?P<Component>\S+?):\s+(?P<Content>.*)$')
+BLK = re.compile(r'blk_-?\d+')
+def main():
+    path, limit = sys.argv[1], int(sys.argv[2])
+    n = bad = acc = 0
+    start = time.perf_counter()
+    with open(path, 'rb') as f:
+        for raw in f:
+            if n >= limit:
+                break
+            n += 1
+            line = raw.decode('utf-8', 'replace').rstrip('\r\n')
+            m = LINE.match(line)
+            if m is None:
+                bad += 1
+                continue
+            d, t = m.group('Date'), m.group('Time')
+            ms = calendar.timegm((2000 + int(d[0:2]), int(d[2:4]), int(d[4:6]), int(t[0:2]), int(t[2:4]), int(t[4:6]), 0, 0, 0)) * 1000
+            iso = '20%s-%s-%sT%s:%s:%sZ' % (d[0:2], d[2:4], d[4:6], t[0:2], t[2:4], t[4:6])
+            k = BLK.search(m.group('Content'))
+            acc += ms + len(iso) + (k is not None)
+    print(n, bad, time.perf_counter() - start, acc)
+main()
+"#;
+
+/// One line shape of the HDFS sample: weight (lines in the 2k sample),
+/// level, component and message with `{blk}`, `{ip}`, `{port}`, `{size}`,
+/// `{n}`, `{r}` placeholders.
+const SHAPES: [(u32, &str, &str, &str); 10] = [
+    (
+        314,
+        "INFO",
+        "dfs.FSNamesystem",
+        "BLOCK* NameSystem.addStoredBlock: blockMap updated: {ip}:50010 is added to {blk} size {size}",
+    ),
+    (
+        311,
+        "INFO",
+        "dfs.DataNode$PacketResponder",
+        "PacketResponder {r} for block {blk} terminating",
+    ),
+    (
+        292,
+        "INFO",
+        "dfs.DataNode$PacketResponder",
+        "Received block {blk} of size {size} from /{ip}",
+    ),
+    (
+        292,
+        "INFO",
+        "dfs.DataNode$DataXceiver",
+        "Receiving block {blk} src: /{ip}:{port} dest: /{ip}:50010",
+    ),
+    (
+        263,
+        "INFO",
+        "dfs.FSDataset",
+        "Deleting block {blk} file /mnt/hadoop/dfs/data/current/subdir{r}/{blk}",
+    ),
+    (
+        224,
+        "INFO",
+        "dfs.FSNamesystem",
+        "BLOCK* NameSystem.delete: {blk} is added to invalidSet of {ip}:50010",
+    ),
+    (
+        115,
+        "INFO",
+        "dfs.FSNamesystem",
+        "BLOCK* NameSystem.allocateBlock: /user/root/rand/_temporary/_task_200811092030_0001_m_{n}_0/part-{n}. {blk}",
+    ),
+    (
+        80,
+        "INFO",
+        "dfs.DataNode$DataXceiver",
+        "{ip}:50010 Served block {blk} to /{ip}",
+    ),
+    (
+        80,
+        "WARN",
+        "dfs.DataNode$DataXceiver",
+        "{ip}:50010:Got exception while serving {blk} to /{ip}:",
+    ),
+    (
+        20,
+        "INFO",
+        "dfs.DataBlockScanner",
+        "Verification succeeded for {blk}",
+    ),
+];
+
+/// Writes `lines` HDFS-like lines (CRLF, as the sample) to `path`; returns its size.
+fn generate(path: &Path, lines: u64) -> anyhow::Result<u64> {
+    let mut rng = XorShift::new(SEED);
+    let total: u32 = SHAPES.iter().map(|s| s.0).sum();
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    // 2008-11-09 20:36:15 UTC, moving forward by 0-2 s per line.
+    let mut secs: i64 = 1_226_262_975;
+    let mut blocks: Vec<i64> = Vec::new();
+    let mut line = String::with_capacity(256);
+    for _ in 0..lines {
+        use std::fmt::Write as _;
+        secs += rng.below(3) as i64;
+        let days = secs.div_euclid(86_400);
+        let (y, m, d) = logsync_ingest::timestamp::civil_from_days(days);
+        let t = secs.rem_euclid(86_400);
+        let mut pick = rng.below(u64::from(total)) as u32;
+        let shape = SHAPES
+            .iter()
+            .find(|s| {
+                if pick < s.0 {
+                    true
+                } else {
+                    pick -= s.0;
+                    false
+                }
+            })
+            .unwrap_or(&SHAPES[0]);
+        // A block lives for a few events: a new one a fifth of the time.
+        if blocks.is_empty() || rng.below(5) == 0 {
+            let b = (rng.next_u64() >> 1) as i64;
+            let b = if rng.below(2) == 0 { b } else { -b };
+            if blocks.len() < 64 {
+                blocks.push(b);
+            } else {
+                let i = rng.below(64) as usize;
+                blocks[i] = b;
+            }
+        }
+        let blk = blocks[rng.below(blocks.len() as u64) as usize];
+        line.clear();
+        let _ = write!(
+            line,
+            "{:02}{m:02}{d:02} {:02}{:02}{:02} {} {} {}: ",
+            y % 100,
+            t / 3600,
+            t / 60 % 60,
+            t % 60,
+            rng.below(30_000) + 1,
+            shape.1,
+            shape.2
+        );
+        let mut rest = shape.3;
+        while let Some(open) = rest.find('{') {
+            line.push_str(&rest[..open]);
+            let close = rest[open..].find('}').map_or(rest.len(), |c| open + c);
+            match &rest[open + 1..close] {
+                "blk" => {
+                    let _ = write!(line, "blk_{blk}");
+                }
+                "ip" => {
+                    let _ = write!(line, "10.251.{}.{}", rng.below(256), rng.below(256));
+                }
+                "port" => {
+                    let _ = write!(line, "{}", 30_000 + rng.below(35_000));
+                }
+                "size" => {
+                    let _ = write!(
+                        line,
+                        "{}",
+                        if rng.below(4) == 0 {
+                            rng.below(67_108_864)
+                        } else {
+                            67_108_864
+                        }
+                    );
+                }
+                "n" => {
+                    let _ = write!(line, "{:06}", rng.below(1000));
+                }
+                _ => {
+                    let _ = write!(line, "{}", rng.below(3));
+                }
+            }
+            rest = &rest[(close + 1).min(rest.len())..];
+        }
+        line.push_str(rest);
+        line.push_str("\r\n");
+        out.write_all(line.as_bytes())?;
+    }
+    out.flush()?;
+    drop(out);
+    Ok(std::fs::metadata(path)?.len())
+}
+
+/// Parses every line of `path` on this thread; returns (lines, malformed, time).
+fn parse_file(path: &Path) -> anyhow::Result<(u64, u64, Duration)> {
+    let mut parser = Parser::new(Format::from_spec("hdfs")?, ParserConfig::default())?;
+    let file = std::fs::File::open(path)?;
+    let mut reader = LineReader::new(BufReader::with_capacity(1 << 20, file));
+    let (mut lines, mut bad, mut acc) = (0u64, 0u64, 0u64);
+    let mut iso = String::with_capacity(32);
+    let start = Instant::now();
+    while let Some(raw) = reader.next_line()? {
+        lines += 1;
+        let (text, lossy) = raw.text();
+        match parser.parse(raw.number, &text, lossy) {
+            Ok(e) => {
+                iso.clear();
+                if let Some(ms) = e.ts_ms {
+                    logsync_ingest::timestamp::write_iso(&mut iso, ms, e.subsecond);
+                    acc = acc.wrapping_add(ms as u64);
+                }
+                acc = acc.wrapping_add(iso.len() as u64 + u64::from(e.key().is_some()));
+            }
+            Err(_) => bad += 1,
+        }
+    }
+    let elapsed = start.elapsed();
+    std::hint::black_box(acc);
+    Ok((lines, bad, elapsed))
+}
+
+/// `grep -c blk_ FILE` (every generated line has a block id): lines/s.
+fn grep_count(path: &Path, lines: u64) -> anyhow::Result<f64> {
+    let start = Instant::now();
+    let out = Command::new("grep")
+        .env("LC_ALL", "C")
+        .args(["-c", "blk_"])
+        .arg(path)
+        .output()
+        .context("running grep")?;
+    let elapsed = start.elapsed();
+    let counted: u64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    if counted != lines {
+        bail!("grep -c counted {counted} lines, expected {lines}");
+    }
+    Ok(per_s(lines, elapsed))
+}
+
+/// The Python baseline on the first `limit` lines: lines/s, or `None` without python3.
+fn python(path: &Path, limit: u64) -> anyhow::Result<Option<f64>> {
+    let out = match Command::new("python3")
+        .arg("-c")
+        .arg(PYTHON)
+        .arg(path)
+        .arg(limit.to_string())
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(anyhow::Error::new(e).context("running python3")),
+    };
+    if !out.status.success() {
+        bail!(
+            "python3 baseline failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut f = text.split_whitespace();
+    let n: u64 = f.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let bad: u64 = f.next().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let secs: f64 = f.next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    if n != limit || bad != 0 || secs <= 0.0 {
+        bail!("python3 baseline: unexpected output {text:?}");
+    }
+    Ok(Some(n as f64 / secs))
+}
+
+/// `logsync ingest FILE` in its own process on a fresh data dir: lines/s.
+fn ingest(path: &Path, data_dir: &Path, lines: u64) -> anyhow::Result<f64> {
+    let exe = std::env::current_exe().context("finding the logsync binary")?;
+    let start = Instant::now();
+    let out = Command::new(exe)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("ingest")
+        .arg(path)
+        .args(["--format", "hdfs", "--topic", "bench-hdfs", "--json"])
+        .output()
+        .context("running logsync ingest")?;
+    let elapsed = start.elapsed();
+    if !out.status.success() {
+        bail!(
+            "logsync ingest failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let stats = String::from_utf8_lossy(&out.stdout);
+    if !stats.contains(&format!(
+        "\"lines_read\":{lines},\"parsed\":{lines},\"malformed\":0"
+    )) {
+        bail!("logsync ingest did not parse every line: {stats}");
+    }
+    Ok(per_s(lines, elapsed))
+}
+
+/// Mines the messages of the first `limit` lines: lines/s and templates found.
+fn mine(path: &Path, limit: u64) -> anyhow::Result<(f64, usize)> {
+    let mut parser = Parser::new(Format::from_spec("hdfs")?, ParserConfig::default())?;
+    let file = std::fs::File::open(path)?;
+    let mut reader = LineReader::new(BufReader::with_capacity(1 << 20, file));
+    let mut messages = Vec::with_capacity(limit as usize);
+    while let Some(raw) = reader.next_line()? {
+        if messages.len() as u64 >= limit {
+            break;
+        }
+        let (text, lossy) = raw.text();
+        if let Ok(e) = parser.parse(raw.number, &text, lossy) {
+            messages.push(e.message().to_owned());
+        }
+    }
+    let config = MinerConfig::for_preset("hdfs").unwrap_or_default();
+    let mut miner = Miner::new(config)?;
+    let start = Instant::now();
+    let mut acc = 0u64;
+    for m in &messages {
+        acc = acc.wrapping_add(u64::from(miner.add(m).id));
+    }
+    let elapsed = start.elapsed();
+    std::hint::black_box(acc);
+    Ok((per_s(messages.len() as u64, elapsed), miner.len()))
+}
+
+fn print_row(row: &Row) {
+    let baseline = row
+        .baseline
+        .map(|b| format!(", baseline {} {}", fmt_num(b, row.decimals), row.unit))
+        .unwrap_or_default();
+    let ratio = row
+        .ratio()
+        .map(|r| format!(", ratio {}x", fmt_num(r, 2)))
+        .unwrap_or_default();
+    let met = match row.met() {
+        Some(true) => ": target met",
+        Some(false) => ": TARGET MISSED",
+        None => "",
+    };
+    println!(
+        "=> {}: {} {}{baseline}{ratio}{met}",
+        row.name,
+        fmt_num(row.logsync, row.decimals),
+        row.unit
+    );
+}
 
 /// Runs the suite.
-pub fn run(_opts: &Options<'_>) -> anyhow::Result<()> {
-    anyhow::bail!("`logsync bench ingest` is not built yet")
+pub fn run(opts: &Options<'_>) -> anyhow::Result<()> {
+    if !(opts.scale.is_finite() && opts.scale > 0.0 && opts.scale <= 10.0) {
+        bail!("--scale must be a number in (0, 10], got {}", opts.scale);
+    }
+    let want = |name: &str| opts.only.is_none_or(|o| name.contains(o));
+    if !BENCHES.iter().any(|(n, _)| want(n)) {
+        let names: Vec<&str> = BENCHES.iter().map(|(n, _)| *n).collect();
+        bail!(
+            "--only {} matches no benchmark (known: {})",
+            opts.only.unwrap_or_default(),
+            names.join(", ")
+        );
+    }
+    let root = match opts.dir {
+        Some(d) => d.to_path_buf(),
+        None => opts
+            .data_dir
+            .join(format!("bench-ingest-{}", std::process::id())),
+    };
+    let scratch = Scratch::new(root)?;
+    let lines = ((10_000_000.0 * opts.scale) as u64).max(10_000);
+    let subset = lines.min(SUBSET_LINES);
+    println!("# logsync bench ingest");
+    println!();
+    for (k, v) in super::report::machine_description() {
+        println!("{k:>9}: {v}");
+    }
+    println!("{:>9}: {}", "directory", scratch.root().display());
+    println!(
+        "{:>9}: {} ({} generated HDFS lines; seed {SEED:#x})",
+        "scale",
+        opts.scale,
+        fmt_num(lines as f64, 0)
+    );
+    println!(
+        "{:>9}: {}",
+        "command",
+        std::env::args().collect::<Vec<_>>().join(" ")
+    );
+    // The log (~145 B a line) and, for ingest, a topic of ~3.5x that.
+    let need = lines * 145 * if want("ingest") { 5 } else { 1 };
+    ensure_free_space(scratch.root(), need, "the generated log")?;
+    let work = scratch.subdir("hdfs")?;
+    let log = work.join("hdfs.log");
+    let started = Instant::now();
+    let size = generate(&log, lines)?;
+    println!(
+        "\ngenerated {} lines, {} ({:.0} B/line), in {:.1} s",
+        fmt_num(lines as f64, 0),
+        fmt_bytes(size),
+        size as f64 / lines as f64,
+        started.elapsed().as_secs_f64()
+    );
+    // Warm the page cache so every contender reads from memory.
+    let grep = grep_count(&log, lines)?;
+    let grep = grep.max(grep_count(&log, lines)?);
+    println!("grep -c (floor): {} lines/s", fmt_num(grep, 0));
+
+    let mut rows = Vec::new();
+    if want("parse") {
+        println!("\n## parse: {}", BENCHES[0].1);
+        let (n, bad, t) = parse_file(&log)?;
+        if bad != 0 || n != lines {
+            bail!("parse: {bad} of {n} generated lines malformed");
+        }
+        let ours = per_s(n, t);
+        let py = python(&log, subset)?;
+        match py {
+            Some(_) => println!(
+                "   python3 re baseline timed on the first {} lines",
+                fmt_num(subset as f64, 0)
+            ),
+            None => println!("   note: python3 not found; the Python baseline is skipped"),
+        }
+        let parse_py = Row {
+            name: "parse HDFS, 1 core, vs Python re".into(),
+            unit: "lines/s",
+            decimals: 0,
+            logsync: ours,
+            baseline: py,
+            target: Target::RatioAtLeast(5.0),
+        };
+        let parse_grep = Row {
+            name: "parse HDFS, 1 core, vs grep -c".into(),
+            unit: "lines/s",
+            decimals: 0,
+            logsync: ours,
+            baseline: Some(grep),
+            target: Target::AtLeast(1_000_000.0),
+        };
+        for r in [parse_py, parse_grep] {
+            print_row(&r);
+            rows.push(r);
+        }
+    }
+    if want("ingest") {
+        println!("\n## ingest: {}", BENCHES[1].1);
+        let data = work.join("data");
+        let ours = ingest(&log, &data, lines)?;
+        let r = Row {
+            name: "ingest HDFS end to end, vs grep -c".into(),
+            unit: "lines/s",
+            decimals: 0,
+            logsync: ours,
+            baseline: Some(grep),
+            target: Target::AtLeast(500_000.0),
+        };
+        print_row(&r);
+        rows.push(r);
+        let _ = std::fs::remove_dir_all(&data);
+    }
+    if want("templates") {
+        println!("\n## templates: {}", BENCHES[2].1);
+        let (rate, templates) = mine(&log, subset)?;
+        println!(
+            "   {} messages, {templates} templates; the Python reference Drain does about 10,000 lines/s (not run here)",
+            fmt_num(subset as f64, 0)
+        );
+        let r = Row {
+            name: "template mining (HDFS preset)".into(),
+            unit: "lines/s",
+            decimals: 0,
+            logsync: rate,
+            baseline: None,
+            target: Target::None,
+        };
+        print_row(&r);
+        rows.push(r);
+    }
+    drop(work);
+    println!("\n{}", markdown_table(&rows));
+    Ok(())
 }
