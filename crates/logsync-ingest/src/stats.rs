@@ -5,11 +5,30 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use crate::event::Event;
-use crate::json;
+use crate::json::{self, Value};
 use crate::timestamp;
 
 /// How many components and templates the summary lists.
 pub const TOP: usize = 10;
+
+/// What the statistics take from one parsed line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Observed<'a> {
+    /// Event time.
+    pub ts_ms: Option<i64>,
+    /// Whether the stamp had a fractional second.
+    pub subsecond: bool,
+    /// Level.
+    pub level: Option<&'a str>,
+    /// Component.
+    pub component: Option<&'a str>,
+    /// Whether the line has a compaction key.
+    pub has_key: bool,
+    /// Whether the line was not valid UTF-8.
+    pub invalid_utf8: bool,
+    /// Template id and text.
+    pub template: Option<(u32, &'a str)>,
+}
 
 /// Accumulates statistics line by line. Memory grows with the number of
 /// distinct levels, components, templates and event seconds, not with lines.
@@ -44,11 +63,55 @@ fn bump(map: &mut HashMap<String, u64>, key: &str) {
 impl Stats {
     /// Counts a parsed line, with its template when mining is on.
     pub fn add_event(&mut self, e: &Event<'_>, template: Option<(u32, &str)>) {
+        self.add(&Observed {
+            ts_ms: e.ts_ms,
+            subsecond: e.subsecond,
+            level: e.level(),
+            component: e.component(),
+            has_key: e.key().is_some(),
+            invalid_utf8: e.invalid_utf8,
+            template,
+        });
+    }
+
+    /// Counts a record written by [`Event::write_json`] (read back from a
+    /// topic); returns `false`, counting nothing, if `value` is not such a record.
+    pub fn add_json_record(&mut self, value: &[u8]) -> bool {
+        let Some(pairs) = std::str::from_utf8(value).ok().and_then(json::top_level) else {
+            return false;
+        };
+        let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+        let text = |name: &str| match get(name) {
+            Some(Value::Str(s)) => Some(s.as_str()),
+            _ => None,
+        };
+        let num = |name: &str| match get(name) {
+            Some(Value::Num(n)) => n.parse::<i64>().ok(),
+            _ => None,
+        };
+        if num("line").is_none() || text("message").is_none() {
+            return false;
+        }
+        let template_id = num("template_id").and_then(|id| u32::try_from(id).ok());
+        self.add(&Observed {
+            ts_ms: num("ts_ms"),
+            subsecond: text("ts").is_some_and(|t| t.contains('.')),
+            level: text("level"),
+            component: text("component"),
+            has_key: text("key").is_some(),
+            invalid_utf8: matches!(get("invalid_utf8"), Some(Value::Bool(true))),
+            template: template_id.zip(text("template")),
+        });
+        true
+    }
+
+    /// Counts a parsed line described by `o`.
+    pub fn add(&mut self, o: &Observed<'_>) {
         self.read += 1;
         self.parsed += 1;
-        self.invalid_utf8 += u64::from(e.invalid_utf8);
-        self.keyless += u64::from(e.key().is_none());
-        if let Some(ms) = e.ts_ms {
+        self.invalid_utf8 += u64::from(o.invalid_utf8);
+        self.keyless += u64::from(!o.has_key);
+        if let Some(ms) = o.ts_ms {
             if self.last_ms.is_some_and(|last| ms < last) {
                 self.out_of_order += 1;
             }
@@ -56,16 +119,16 @@ impl Stats {
             self.last_ms = Some(ms);
             self.min_ms = Some(self.min_ms.map_or(ms, |m| m.min(ms)));
             self.max_ms = Some(self.max_ms.map_or(ms, |m| m.max(ms)));
-            self.subsecond |= e.subsecond;
+            self.subsecond |= o.subsecond;
             *self.per_second.entry(ms.div_euclid(1000)).or_insert(0) += 1;
         }
-        if let Some(level) = e.level() {
+        if let Some(level) = o.level {
             bump(&mut self.levels, level);
         }
-        if let Some(c) = e.component() {
+        if let Some(c) = o.component {
             bump(&mut self.components, c);
         }
-        if let Some((id, text)) = template {
+        if let Some((id, text)) = o.template {
             match self.templates.get_mut(&id) {
                 Some(t) => {
                     t.1 += 1;
@@ -431,5 +494,30 @@ mod tests {
         );
         assert!(s.table().contains("out of order     1"), "{}", s.table());
         assert_eq!(human_span(90_061_500), "1d 1h 1m 1.5s");
+    }
+
+    #[test]
+    fn records_read_back_from_a_topic_count_like_the_events() {
+        let mut p = Parser::new(
+            Format::from_spec("zookeeper").expect("f"),
+            ParserConfig::default(),
+        )
+        .expect("p");
+        let lines = [
+            "2015-07-29 17:41:44,747 - INFO  [a:B@1] - x",
+            "2015-07-29 17:41:43,000 - WARN  [a:C@1] - y",
+        ];
+        let (mut direct, mut back) = (Stats::default(), Stats::default());
+        for (i, l) in lines.iter().enumerate() {
+            let e = p.parse(i as u64 + 1, l, false).expect("parses");
+            direct.add_event(&e, Some((7, "x <*>")));
+            let mut json = String::new();
+            e.write_json(&mut json, Some((7, "x <*>")));
+            assert!(back.add_json_record(json.as_bytes()));
+        }
+        assert_eq!(back.to_json(), direct.to_json());
+        assert!(!back.add_json_record(b"not json"));
+        assert!(!back.add_json_record(b"{\"a\":1}"));
+        assert_eq!(back.read(), 2);
     }
 }

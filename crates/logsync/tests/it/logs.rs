@@ -365,6 +365,11 @@ fn ingest_into_a_timestamp_compacted_topic_keeps_the_latest_event_per_block() {
         );
     }
     assert_eq!(got.len(), 1994);
+    let after = text(&env.ok(&["stats", "hdfs", "--json"], b""));
+    assert!(
+        after.contains("\"lines_read\":1994,\"parsed\":1994,\"malformed\":0"),
+        "{after}"
+    );
     for (key, latest) in &want {
         assert_eq!(got.get(key), Some(latest), "{key}");
     }
@@ -408,6 +413,11 @@ fn ingest_keeps_malformed_lines_in_their_own_topic() {
         out.contains("\"lines_read\":2003,\"parsed\":2000,\"malformed\":3"),
         "{out}"
     );
+    // stats TOPIC reads the same figures back from the topics.
+    let from_topic = text(&env.ok(&["stats", "zk", "--json"], b""));
+    assert_eq!(from_topic, out);
+    let err = env.fails(&["stats", "no-such-thing"]);
+    assert!(err.contains("no such file, and no such topic"), "{err}");
     let kept = text(&env.ok(&["consume", "zk.malformed", "-f", "%h|%s\n"], b""));
     assert_eq!(
         kept,
