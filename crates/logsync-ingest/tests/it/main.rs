@@ -1,3 +1,4 @@
 //! Integration tests of `logsync-ingest` (one binary; modules by subject).
 
+mod arbitrary;
 mod samples;
