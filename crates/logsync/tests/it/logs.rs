@@ -430,3 +430,63 @@ fn ingest_keeps_malformed_lines_in_their_own_topic() {
     let described = text(&env.ok(&["topic", "describe", "zk.malformed"], b""));
     assert!(described.contains("delete"), "{described}");
 }
+
+#[test]
+fn lines_without_a_key_go_aside_when_the_topic_is_compacted() {
+    let env = Env::new();
+    env.ok(
+        &["topic", "create", "c", "--config", "cleanup.policy=compact"],
+        b"",
+    );
+    let path = sample("Spark");
+    // A format string has no default key.
+    let spec = "<Date> <Time> <Level> <Component>: <Content>";
+    let out = text(&env.ok(
+        &["ingest", arg(&path), "-F", spec, "-t", "c", "--json"],
+        b"",
+    ));
+    assert!(
+        out.contains("\"parsed\":2000,\"malformed\":0,\"invalid_utf8\":0,\"keyless\":2000"),
+        "{out}"
+    );
+    let aside = text(&env.ok(&["consume", "c.malformed", "-f", "%h\n"], b""));
+    assert_eq!(aside.lines().count(), 2000);
+    assert!(
+        aside
+            .lines()
+            .all(|l| l.ends_with(",reason=no compaction key")),
+        "{aside}"
+    );
+    assert_eq!(text(&env.ok(&["consume", "c", "-f", "%k\n"], b"")), "");
+
+    let out = text(&env.ok(
+        &[
+            "ingest",
+            arg(&path),
+            "-F",
+            spec,
+            "-t",
+            "c",
+            "--key-field",
+            "Component",
+            "--templates",
+            "--json",
+        ],
+        b"",
+    ));
+    assert!(out.contains("\"keyless\":0"), "{out}");
+    let kept = text(&env.ok(&["consume", "c", "-f", "%k|%s\n"], b""));
+    assert_eq!(kept.lines().count(), 2000);
+    for l in kept.lines() {
+        let (key, value) = l.split_once('|').expect("key|value");
+        assert_eq!(json_field(value, "component"), Some(key));
+        assert!(json_field(value, "template_id").is_some(), "{value}");
+    }
+}
+
+#[test]
+fn tail_of_a_missing_file_is_an_error() {
+    let env = Env::new();
+    let err = env.fails(&["tail", "/no/such/file"]);
+    assert!(err.contains("/no/such/file"), "{err}");
+}
