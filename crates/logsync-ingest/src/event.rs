@@ -77,6 +77,8 @@ impl fmt::Display for Malformed {
     }
 }
 
+impl std::error::Error for Malformed {}
+
 /// The compiled key rule.
 #[derive(Debug, Clone)]
 enum KeyRule {
