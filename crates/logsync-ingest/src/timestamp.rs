@@ -73,6 +73,23 @@ pub enum Stamp {
     Epoch(i64, bool),
 }
 
+impl Civil {
+    /// A date with a time of day as [`hms`] reads it.
+    fn at(year: Option<i32>, month: u8, day: u8, time: (u8, u8, u8, u16, bool)) -> Civil {
+        let (hour, minute, second, millis, subsecond) = time;
+        Civil {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            millis,
+            subsecond,
+        }
+    }
+}
+
 impl TimeLayout {
     /// The format fields this layout reads, by their LogHub names: a format
     /// string with these fields gets this layout when its first line parses.
@@ -111,48 +128,21 @@ impl TimeLayout {
             }
             (TimeLayout::IsoDateTime, [d, t]) => {
                 let (year, month, day) = ymd(d.as_bytes(), b'-', 4)?;
-                let (hour, minute, second, millis, subsecond) = hms(t.as_bytes(), b":")?;
-                Civil {
-                    year: Some(year),
-                    month,
-                    day,
-                    hour,
-                    minute,
-                    second,
-                    millis,
-                    subsecond,
-                }
+                let time = hms(t.as_bytes(), b":")?;
+                Civil::at(Some(year), month, day, time)
             }
             (TimeLayout::SlashYyMmDd, [d, t]) => {
                 let (year, month, day) = ymd(d.as_bytes(), b'/', 2)?;
-                let (hour, minute, second, millis, subsecond) = hms(t.as_bytes(), b":")?;
-                Civil {
-                    year: Some(two_digit_year(year as u32)),
-                    month,
-                    day,
-                    hour,
-                    minute,
-                    second,
-                    millis,
-                    subsecond,
-                }
+                let time = hms(t.as_bytes(), b":")?;
+                Civil::at(Some(two_digit_year(year as u32)), month, day, time)
             }
             (TimeLayout::Syslog, [m, d, t]) => {
-                let (hour, minute, second, millis, subsecond) = hms(t.as_bytes(), b":")?;
+                let time = hms(t.as_bytes(), b":")?;
                 let d = d.as_bytes();
                 if d.is_empty() || d.len() > 2 {
                     return None;
                 }
-                Civil {
-                    year: None,
-                    month: month_number(m.as_bytes())?,
-                    day: num(d)? as u8,
-                    hour,
-                    minute,
-                    second,
-                    millis,
-                    subsecond,
-                }
+                Civil::at(None, month_number(m.as_bytes())?, num(d)? as u8, time)
             }
             (TimeLayout::Ctime, [s]) => {
                 let mut words = s.split_ascii_whitespace();
@@ -162,39 +152,20 @@ impl TimeLayout {
                 }
                 let month = month_number(words.next()?.as_bytes())?;
                 let d = words.next()?.as_bytes();
-                let (hour, minute, second, millis, subsecond) =
-                    hms(words.next()?.as_bytes(), b":")?;
+                let time = hms(words.next()?.as_bytes(), b":")?;
                 let y = words.next()?.as_bytes();
                 if words.next().is_some() || d.is_empty() || d.len() > 2 || y.len() != 4 {
                     return None;
                 }
-                Civil {
-                    year: Some(num(y)? as i32),
-                    month,
-                    day: num(d)? as u8,
-                    hour,
-                    minute,
-                    second,
-                    millis,
-                    subsecond,
-                }
+                Civil::at(Some(num(y)? as i32), month, num(d)? as u8, time)
             }
             (TimeLayout::DashedDotted, [s]) => {
                 let s = s.as_bytes();
                 let (date, time) = (s.get(..10)?, s.get(10..)?);
                 let (year, month, day) = ymd(date, b'-', 4)?;
                 let time = time.strip_prefix(b"-")?;
-                let (hour, minute, second, millis, subsecond) = hms(time, b".")?;
-                Civil {
-                    year: Some(year),
-                    month,
-                    day,
-                    hour,
-                    minute,
-                    second,
-                    millis,
-                    subsecond,
-                }
+                let time = hms(time, b".")?;
+                Civil::at(Some(year), month, day, time)
             }
             (TimeLayout::EpochSeconds, [s]) => {
                 let s = s.as_bytes();

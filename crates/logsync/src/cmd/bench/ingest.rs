@@ -24,7 +24,9 @@ use logsync_ingest::template::{Miner, MinerConfig};
 use logsync_ingest::{Format, LineReader, Parser, ParserConfig};
 
 use super::Options;
-use super::report::{Row, Target, fmt_bytes, fmt_num, markdown_table, per_s};
+use super::report::{
+    Row, Target, fmt_bytes, fmt_num, markdown_table, per_s, print_header, print_row,
+};
 use super::workload::{Scratch, XorShift, ensure_free_space};
 
 /// Seed of the generator, printed so that a run can be repeated.
@@ -368,28 +370,6 @@ fn mine(path: &Path, limit: u64) -> anyhow::Result<(f64, usize)> {
     Ok((per_s(messages.len() as u64, elapsed), miner.len()))
 }
 
-fn print_row(row: &Row) {
-    let baseline = row
-        .baseline
-        .map(|b| format!(", baseline {} {}", fmt_num(b, row.decimals), row.unit))
-        .unwrap_or_default();
-    let ratio = row
-        .ratio()
-        .map(|r| format!(", ratio {}x", fmt_num(r, 2)))
-        .unwrap_or_default();
-    let met = match row.met() {
-        Some(true) => ": target met",
-        Some(false) => ": TARGET MISSED",
-        None => "",
-    };
-    println!(
-        "=> {}: {} {}{baseline}{ratio}{met}",
-        row.name,
-        fmt_num(row.logsync, row.decimals),
-        row.unit
-    );
-}
-
 /// Runs the suite.
 pub fn run(opts: &Options<'_>) -> anyhow::Result<()> {
     if !(opts.scale.is_finite() && opts.scale > 0.0 && opts.scale <= 10.0) {
@@ -413,22 +393,14 @@ pub fn run(opts: &Options<'_>) -> anyhow::Result<()> {
     let scratch = Scratch::new(root)?;
     let lines = ((10_000_000.0 * opts.scale) as u64).max(10_000);
     let subset = lines.min(SUBSET_LINES);
-    println!("# logsync bench ingest");
-    println!();
-    for (k, v) in super::report::machine_description() {
-        println!("{k:>9}: {v}");
-    }
-    println!("{:>9}: {}", "directory", scratch.root().display());
-    println!(
-        "{:>9}: {} ({} generated HDFS lines; seed {SEED:#x})",
-        "scale",
-        opts.scale,
-        fmt_num(lines as f64, 0)
-    );
-    println!(
-        "{:>9}: {}",
-        "command",
-        std::env::args().collect::<Vec<_>>().join(" ")
+    print_header(
+        "logsync bench ingest",
+        scratch.root(),
+        &format!(
+            "{} ({} generated HDFS lines; seed {SEED:#x})",
+            opts.scale,
+            fmt_num(lines as f64, 0)
+        ),
     );
     // The log (~145 B a line) and, for ingest, a topic of ~3.5x that.
     let need = lines * 145 * if want("ingest") { 5 } else { 1 };

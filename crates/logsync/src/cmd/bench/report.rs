@@ -126,6 +126,46 @@ pub fn markdown_table(rows: &[Row]) -> String {
     out
 }
 
+/// Prints one result line: `=> name: figure unit, baseline .., ratio ..x: target met`.
+pub fn print_row(row: &Row) {
+    let ratio = row
+        .ratio()
+        .map(|r| format!(", ratio {}x", fmt_num(r, 2)))
+        .unwrap_or_default();
+    let baseline = row
+        .baseline
+        .map(|b| format!(", baseline {} {}", fmt_num(b, row.decimals), row.unit))
+        .unwrap_or_default();
+    let met = match row.met() {
+        Some(true) => ": target met",
+        Some(false) => ": TARGET MISSED",
+        None => "",
+    };
+    println!(
+        "=> {}: {} {}{baseline}{ratio}{met}",
+        row.name,
+        fmt_num(row.logsync, row.decimals),
+        row.unit
+    );
+}
+
+/// Prints a suite's heading: its title, the machine, the directory, the
+/// `scale` line and the command line.
+pub fn print_header(title: &str, directory: &std::path::Path, scale: &str) {
+    println!("# {title}");
+    println!();
+    for (k, v) in machine_description() {
+        println!("{k:>9}: {v}");
+    }
+    println!("{:>9}: {}", "directory", directory.display());
+    println!("{:>9}: {scale}", "scale");
+    println!(
+        "{:>9}: {}",
+        "command",
+        std::env::args().collect::<Vec<_>>().join(" ")
+    );
+}
+
 /// `v` with `decimals` decimals and a comma between thousands.
 pub fn fmt_num(v: f64, decimals: usize) -> String {
     if !v.is_finite() {
