@@ -30,6 +30,8 @@ pub mod event;
 #[cfg_attr(not(test), deny(clippy::indexing_slicing))]
 pub mod format;
 #[cfg_attr(not(test), deny(clippy::indexing_slicing))]
+pub mod generate;
+#[cfg_attr(not(test), deny(clippy::indexing_slicing))]
 pub mod json;
 #[cfg_attr(not(test), deny(clippy::indexing_slicing))]
 pub mod lines;

@@ -51,6 +51,40 @@ pub enum Command {
     Tail(crate::cmd::logs::TailArgs),
     /// Parse a raw log file and append its records to a topic, keyed, with event time.
     Ingest(crate::cmd::logs::IngestArgs),
+    /// Generate a realistic log for benchmarks (same seed, same bytes).
+    Gen(GenArgs),
+}
+
+/// `logsync gen ...`
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// What to generate.
+    #[command(subcommand)]
+    pub kind: GenKind,
+}
+
+/// Generators.
+#[derive(Debug, Subcommand)]
+pub enum GenKind {
+    /// HDFS-like lines: per-block event sequences from the HDFS sample's
+    /// templates, interleaved, ~140 bytes a line.
+    Hdfs {
+        /// Lines to write.
+        #[arg(long, short = 'n')]
+        lines: u64,
+        /// Seed: the same seed gives the same bytes.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Fraction of lines replaced by malformed ones (e.g. 0.001).
+        #[arg(long, default_value_t = 0.0)]
+        malformed: f64,
+        /// Also write each line's template id (1-based, 0 = malformed), one per line, to FILE.
+        #[arg(long, value_name = "FILE")]
+        truth: Option<PathBuf>,
+        /// Write to FILE instead of standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 /// `logsync topic ...`

@@ -5,6 +5,7 @@ mod compact;
 mod consume;
 mod dump;
 mod format;
+mod generate;
 mod json;
 pub mod kv;
 pub mod logs;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Stats(args) => logs::stats(&data_dir, args),
         Command::Tail(args) => logs::tail(args),
         Command::Ingest(args) => logs::ingest(&data_dir, args),
+        Command::Gen(args) => generate::run(args),
     }
 }
 

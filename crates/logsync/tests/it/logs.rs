@@ -490,3 +490,59 @@ fn tail_of_a_missing_file_is_an_error() {
     let err = env.fails(&["tail", "/no/such/file"]);
     assert!(err.contains("/no/such/file"), "{err}");
 }
+
+/// `logsync gen hdfs`: the same seed writes the same bytes; the truth file
+/// has one template id per line (0 for the injected malformed lines), and
+/// `stats` counts exactly those as malformed.
+#[test]
+fn gen_hdfs_is_deterministic_and_its_truth_marks_the_malformed_lines() {
+    let env = Env::new();
+    let dir = env.dir.path();
+    let (a, b, truth) = (dir.join("a.log"), dir.join("b.log"), dir.join("a.truth"));
+    let generate = |out: &Path, seed: &str, truth: Option<&Path>| {
+        let mut args = vec![
+            "gen",
+            "hdfs",
+            "--lines",
+            "20000",
+            "--seed",
+            seed,
+            "--malformed",
+            "0.005",
+            "-o",
+        ];
+        args.push(arg(out));
+        if let Some(t) = truth {
+            args.extend(["--truth", arg(t)]);
+        }
+        env.ok(&args, b"");
+    };
+    generate(&a, "42", Some(&truth));
+    generate(&b, "42", None);
+    let bytes = std::fs::read(&a).expect("a.log");
+    assert_eq!(
+        bytes,
+        std::fs::read(&b).expect("b.log"),
+        "same seed, same bytes"
+    );
+    generate(&b, "43", None);
+    assert_ne!(bytes, std::fs::read(&b).expect("b.log"));
+    let ids: Vec<u32> = std::fs::read_to_string(&truth)
+        .expect("truth")
+        .lines()
+        .map(|l| l.parse().expect("an id"))
+        .collect();
+    assert_eq!(ids.len(), 20_000);
+    assert_eq!(bytes.iter().filter(|&&b| b == b'\n').count(), 20_000);
+    let malformed = ids.iter().filter(|&&id| id == 0).count();
+    assert!(malformed > 0);
+    let stats = text(&env.ok(&["stats", arg(&a), "--format", "hdfs", "--json"], b""));
+    assert!(
+        stats.contains(&format!("\"malformed\":{malformed},")),
+        "{malformed} malformed lines in the truth: {stats}"
+    );
+    let mean = bytes.len() / 20_000;
+    assert!((120..=170).contains(&mean), "~140 bytes a line: {mean}");
+    let err = env.fails(&["gen", "hdfs", "--lines", "1", "--malformed", "1.5"]);
+    assert!(err.contains("--malformed"), "{err}");
+}

@@ -2,9 +2,9 @@
 //! beside a baseline measured in the same run.
 //!
 //! The input is a generated HDFS log (10M lines at scale 1, ~140 bytes per
-//! line): the ten line shapes of LogHub's HDFS sample in their sample
-//! proportions, with a clock that moves forward, random pids, IPs, ports,
-//! sizes and block ids (each block appears in a few events). Then:
+//! line; `logsync gen hdfs`: per-block event sequences from the HDFS
+//! sample's templates, interleaved), with its truth file of template ids.
+//! Then:
 //! - `parse`: one thread reads, matches, converts the timestamp (epoch ms and
 //!   ISO-8601) and finds the key of every line; beside `grep -c` on the same
 //!   file (the floor: reading and scanning the bytes) and Python's `re`
@@ -12,7 +12,8 @@
 //!   lines; skipped with a note when `python3` is missing);
 //! - `ingest`: `logsync ingest` of the whole file into a fresh topic, end to
 //!   end in its own process, beside the same `grep -c`;
-//! - `templates`: the template miner over the messages of up to 1M lines.
+//! - `templates`: the template miner over the messages of up to 1M lines,
+//!   with its grouping accuracy against the truth file.
 
 use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
@@ -20,6 +21,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use logsync_ingest::generate::{GenConfig, HDFS_TEMPLATES, write_hdfs};
 use logsync_ingest::template::{Miner, MinerConfig};
 use logsync_ingest::{Format, LineReader, Parser, ParserConfig};
 
@@ -27,7 +29,7 @@ use super::Options;
 use super::report::{
     Row, Target, fmt_bytes, fmt_num, markdown_table, per_s, print_header, print_row,
 };
-use super::workload::{Scratch, XorShift, ensure_free_space};
+use super::workload::{Scratch, ensure_free_space};
 
 /// Seed of the generator, printed so that a run can be repeated.
 const SEED: u64 = 0x6864_6673_2d67_656e;
@@ -75,166 +77,22 @@ def main():
 main()
 "#;
 
-/// One line shape of the HDFS sample: weight (lines in the 2k sample),
-/// level, component and message with `{blk}`, `{ip}`, `{port}`, `{size}`,
-/// `{n}`, `{r}` placeholders.
-const SHAPES: [(u32, &str, &str, &str); 10] = [
-    (
-        314,
-        "INFO",
-        "dfs.FSNamesystem",
-        "BLOCK* NameSystem.addStoredBlock: blockMap updated: {ip}:50010 is added to {blk} size {size}",
-    ),
-    (
-        311,
-        "INFO",
-        "dfs.DataNode$PacketResponder",
-        "PacketResponder {r} for block {blk} terminating",
-    ),
-    (
-        292,
-        "INFO",
-        "dfs.DataNode$PacketResponder",
-        "Received block {blk} of size {size} from /{ip}",
-    ),
-    (
-        292,
-        "INFO",
-        "dfs.DataNode$DataXceiver",
-        "Receiving block {blk} src: /{ip}:{port} dest: /{ip}:50010",
-    ),
-    (
-        263,
-        "INFO",
-        "dfs.FSDataset",
-        "Deleting block {blk} file /mnt/hadoop/dfs/data/current/subdir{r}/{blk}",
-    ),
-    (
-        224,
-        "INFO",
-        "dfs.FSNamesystem",
-        "BLOCK* NameSystem.delete: {blk} is added to invalidSet of {ip}:50010",
-    ),
-    (
-        115,
-        "INFO",
-        "dfs.FSNamesystem",
-        "BLOCK* NameSystem.allocateBlock: /user/root/rand/_temporary/_task_200811092030_0001_m_{n}_0/part-{n}. {blk}",
-    ),
-    (
-        80,
-        "INFO",
-        "dfs.DataNode$DataXceiver",
-        "{ip}:50010 Served block {blk} to /{ip}",
-    ),
-    (
-        80,
-        "WARN",
-        "dfs.DataNode$DataXceiver",
-        "{ip}:50010:Got exception while serving {blk} to /{ip}:",
-    ),
-    (
-        20,
-        "INFO",
-        "dfs.DataBlockScanner",
-        "Verification succeeded for {blk}",
-    ),
-];
-
-/// Writes `lines` HDFS-like lines (CRLF, as the sample) to `path`; returns its size.
-fn generate(path: &Path, lines: u64) -> anyhow::Result<u64> {
-    let mut rng = XorShift::new(SEED);
-    let total: u32 = SHAPES.iter().map(|s| s.0).sum();
-    let file =
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
-    // 2008-11-09 20:36:15 UTC, moving forward by 0-2 s per line.
-    let mut secs: i64 = 1_226_262_975;
-    let mut blocks: Vec<i64> = Vec::new();
-    let mut line = String::with_capacity(256);
-    for _ in 0..lines {
-        use std::fmt::Write as _;
-        secs += rng.below(3) as i64;
-        let days = secs.div_euclid(86_400);
-        let (y, m, d) = logsync_ingest::timestamp::civil_from_days(days);
-        let t = secs.rem_euclid(86_400);
-        let mut pick = rng.below(u64::from(total)) as u32;
-        let shape = SHAPES
-            .iter()
-            .find(|s| {
-                if pick < s.0 {
-                    true
-                } else {
-                    pick -= s.0;
-                    false
-                }
-            })
-            .unwrap_or(&SHAPES[0]);
-        // A block lives for a few events: a new one a fifth of the time.
-        if blocks.is_empty() || rng.below(5) == 0 {
-            let b = (rng.next_u64() >> 1) as i64;
-            let b = if rng.below(2) == 0 { b } else { -b };
-            if blocks.len() < 64 {
-                blocks.push(b);
-            } else {
-                let i = rng.below(64) as usize;
-                blocks[i] = b;
-            }
-        }
-        let blk = blocks[rng.below(blocks.len() as u64) as usize];
-        line.clear();
-        let _ = write!(
-            line,
-            "{:02}{m:02}{d:02} {:02}{:02}{:02} {} {} {}: ",
-            y % 100,
-            t / 3600,
-            t / 60 % 60,
-            t % 60,
-            rng.below(30_000) + 1,
-            shape.1,
-            shape.2
-        );
-        let mut rest = shape.3;
-        while let Some(open) = rest.find('{') {
-            line.push_str(&rest[..open]);
-            let close = rest[open..].find('}').map_or(rest.len(), |c| open + c);
-            match &rest[open + 1..close] {
-                "blk" => {
-                    let _ = write!(line, "blk_{blk}");
-                }
-                "ip" => {
-                    let _ = write!(line, "10.251.{}.{}", rng.below(256), rng.below(256));
-                }
-                "port" => {
-                    let _ = write!(line, "{}", 30_000 + rng.below(35_000));
-                }
-                "size" => {
-                    let _ = write!(
-                        line,
-                        "{}",
-                        if rng.below(4) == 0 {
-                            rng.below(67_108_864)
-                        } else {
-                            67_108_864
-                        }
-                    );
-                }
-                "n" => {
-                    let _ = write!(line, "{:06}", rng.below(1000));
-                }
-                _ => {
-                    let _ = write!(line, "{}", rng.below(3));
-                }
-            }
-            rest = &rest[(close + 1).min(rest.len())..];
-        }
-        line.push_str(rest);
-        line.push_str("\r\n");
-        out.write_all(line.as_bytes())?;
-    }
-    out.flush()?;
-    drop(out);
-    Ok(std::fs::metadata(path)?.len())
+/// Writes `lines` generated HDFS lines to `path` (`logsync gen hdfs`) and
+/// their template ids to `truth`; returns the log's size.
+fn generate(path: &Path, truth: &Path, lines: u64) -> anyhow::Result<u64> {
+    let create = |p: &Path| {
+        std::fs::File::create(p)
+            .map(|f| BufWriter::with_capacity(1 << 20, f))
+            .with_context(|| format!("creating {}", p.display()))
+    };
+    let (mut out, mut ids) = (create(path)?, create(truth)?);
+    let config = GenConfig {
+        seed: SEED,
+        malformed: 0.0,
+    };
+    let report = write_hdfs(&mut out, Some(&mut ids), lines, config)?;
+    ids.flush()?;
+    Ok(report.bytes)
 }
 
 /// Parses every line of `path` on this thread; returns (lines, malformed, time).
@@ -343,8 +201,11 @@ fn ingest(path: &Path, data_dir: &Path, lines: u64) -> anyhow::Result<f64> {
     Ok(per_s(lines, elapsed))
 }
 
-/// Mines the messages of the first `limit` lines: lines/s and templates found.
-fn mine(path: &Path, limit: u64) -> anyhow::Result<(f64, usize)> {
+/// Mines the messages of the first `limit` lines: lines/s, templates found,
+/// and the grouping accuracy against the generator's truth (LogPAI's
+/// measure: a line counts when the lines sharing its mined template are
+/// exactly those sharing its true one).
+fn mine(path: &Path, truth: &Path, limit: u64) -> anyhow::Result<(f64, usize, f64)> {
     let mut parser = Parser::new(Format::from_spec("hdfs")?, ParserConfig::default())?;
     let file = std::fs::File::open(path)?;
     let mut reader = LineReader::new(BufReader::with_capacity(1 << 20, file));
@@ -354,20 +215,49 @@ fn mine(path: &Path, limit: u64) -> anyhow::Result<(f64, usize)> {
             break;
         }
         let (text, lossy) = raw.text();
-        if let Ok(e) = parser.parse(raw.number, &text, lossy) {
-            messages.push(e.message().to_owned());
+        match parser.parse(raw.number, &text, lossy) {
+            Ok(e) => messages.push(e.message().to_owned()),
+            Err(m) => bail!("generated line {} is malformed: {m}", raw.number),
         }
     }
     let config = MinerConfig::for_preset("hdfs").unwrap_or_default();
     let mut miner = Miner::new(config)?;
+    let mut mined = Vec::with_capacity(messages.len());
     let start = Instant::now();
-    let mut acc = 0u64;
     for m in &messages {
-        acc = acc.wrapping_add(u64::from(miner.add(m).id));
+        mined.push(miner.add(m).id);
     }
     let elapsed = start.elapsed();
-    std::hint::black_box(acc);
-    Ok((per_s(messages.len() as u64, elapsed), miner.len()))
+    let truth: Vec<u32> = std::fs::read_to_string(truth)?
+        .lines()
+        .take(mined.len())
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .context("reading the truth file")?;
+    Ok((
+        per_s(messages.len() as u64, elapsed),
+        miner.len(),
+        grouping_accuracy(&mined, &truth),
+    ))
+}
+
+/// LogPAI's grouping accuracy of `mined` ids against `truth` ids, line by line.
+fn grouping_accuracy(mined: &[u32], truth: &[u32]) -> f64 {
+    use std::collections::HashMap;
+    let mut pairs: HashMap<(u32, u32), u64> = HashMap::new();
+    let mut mined_size: HashMap<u32, u64> = HashMap::new();
+    let mut truth_size: HashMap<u32, u64> = HashMap::new();
+    for (&m, &t) in mined.iter().zip(truth) {
+        *pairs.entry((m, t)).or_default() += 1;
+        *mined_size.entry(m).or_default() += 1;
+        *truth_size.entry(t).or_default() += 1;
+    }
+    let correct: u64 = pairs
+        .iter()
+        .filter(|&(&(m, t), &n)| mined_size.get(&m) == Some(&n) && truth_size.get(&t) == Some(&n))
+        .map(|(_, &n)| n)
+        .sum();
+    correct as f64 / mined.len().max(1) as f64
 }
 
 /// Runs the suite.
@@ -407,8 +297,9 @@ pub fn run(opts: &Options<'_>) -> anyhow::Result<()> {
     ensure_free_space(scratch.root(), need, "the generated log")?;
     let work = scratch.subdir("hdfs")?;
     let log = work.join("hdfs.log");
+    let truth = work.join("hdfs.truth");
     let started = Instant::now();
-    let size = generate(&log, lines)?;
+    let size = generate(&log, &truth, lines)?;
     println!(
         "\ngenerated {} lines, {} ({:.0} B/line), in {:.1} s",
         fmt_num(lines as f64, 0),
@@ -476,10 +367,11 @@ pub fn run(opts: &Options<'_>) -> anyhow::Result<()> {
     }
     if want("templates") {
         println!("\n## templates: {}", BENCHES[2].1);
-        let (rate, templates) = mine(&log, subset)?;
+        let (rate, templates, accuracy) = mine(&log, &truth, subset)?;
         println!(
-            "   {} messages, {templates} templates; the Python reference Drain does about 10,000 lines/s (not run here)",
-            fmt_num(subset as f64, 0)
+            "   {} messages, {templates} templates (the generator uses {}), grouping accuracy {accuracy:.4} against the generator's truth; the Python reference Drain does about 10,000 lines/s (not run here)",
+            fmt_num(subset as f64, 0),
+            HDFS_TEMPLATES.len()
         );
         let r = Row {
             name: "template mining (HDFS preset)".into(),
