@@ -52,6 +52,7 @@ pub mod config;
 pub mod error;
 mod hint;
 mod keydir;
+mod mmap;
 pub mod record;
 mod store;
 

@@ -232,16 +232,21 @@ pub(crate) fn read_value(seg: &Segment, pos: u32, len: u32, key: &[u8]) -> Resul
         buf.resize(len as usize, 0);
         read_exact_at(seg.log_file().as_ref(), buf, u64::from(pos))
             .map_err(|e| Error::io("read", seg.path(FileKind::Log), e))?;
-        let r = RecordCursor::new(0, 0, 1, None)
-            .next_record(buf)
-            .ok_or(CorruptKind::BadRecord("no record"))
-            .and_then(|r| r)
-            .map_err(corrupt(seg, u64::from(pos)))?;
-        if r.key != Some(key) {
-            return Ok(Found::OtherKey);
-        }
-        Ok(Found::Value(r.value.map(Bytes::copy_from_slice)))
+        decode_value(seg, pos, buf, key)
     })
+}
+
+/// [`read_value`] on bytes already at hand (a memory map).
+pub(crate) fn decode_value(seg: &Segment, pos: u32, bytes: &[u8], key: &[u8]) -> Result<Found> {
+    let r = RecordCursor::new(0, 0, 1, None)
+        .next_record(bytes)
+        .ok_or(CorruptKind::BadRecord("no record"))
+        .and_then(|r| r)
+        .map_err(corrupt(seg, u64::from(pos)))?;
+    if r.key != Some(key) {
+        return Ok(Found::OtherKey);
+    }
+    Ok(Found::Value(r.value.map(Bytes::copy_from_slice)))
 }
 
 /// Decodes a record read by [`read_record`], checking that it is `key`'s.

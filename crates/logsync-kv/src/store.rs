@@ -20,6 +20,7 @@ use crate::config::{Clock, KvConfig, Mode};
 use crate::error::{Error, Result};
 use crate::hint::{self, HINT_FILE, SegmentMark, Unusable};
 use crate::keydir::{Entry, KeyDir, Update};
+use crate::mmap::Mapping;
 use crate::record::{self, Located};
 
 /// The keydir and the segments its entries point into. Holding the
@@ -30,6 +31,37 @@ use crate::record::{self, Located};
 pub(crate) struct Inner {
     pub keydir: KeyDir,
     pub segments: Arc<Vec<Arc<Segment>>>,
+    /// Memory maps of the segments (same order), where mapping worked.
+    pub maps: Vec<Option<Arc<Mapping>>>,
+}
+
+/// Maps every segment's file (the last one reserved up to `reserve` bytes,
+/// as it grows). `None` where mapping fails (or `enabled` is false: a
+/// store on a simulated file system); reads there use `pread`.
+fn map_segments(
+    segments: &[Arc<Segment>],
+    reserve: u64,
+    enabled: bool,
+) -> Vec<Option<Arc<Mapping>>> {
+    let last = segments.len().saturating_sub(1);
+    segments
+        .iter()
+        .enumerate()
+        .map(|(i, seg)| {
+            if !enabled {
+                return None;
+            }
+            let len = if i == last { seg.size().max(reserve) } else { seg.size() };
+            let len = usize::try_from(len).ok()?;
+            match Mapping::map(&seg.path(FileKind::Log), len) {
+                Ok(m) => Some(Arc::new(m)),
+                Err(e) => {
+                    tracing::debug!(segment = seg.base_offset(), error = %e, "segment not mapped; reads use pread");
+                    None
+                }
+            }
+        })
+        .collect()
 }
 
 /// A snapshot of the log's segments.
@@ -214,6 +246,8 @@ pub struct Store {
     writer: Mutex<WriterState>,
     opened: OpenReport,
     closed: AtomicBool,
+    /// Whether segment files may be memory-mapped (the real file system).
+    map_files: bool,
     /// Records not covered by the checkpoint file.
     uncovered: AtomicU64,
     checkpoint_min_records: u64,
@@ -265,10 +299,16 @@ pub(crate) fn apply(kd: &mut KeyDir, mode: Mode, r: &Located<'_>) -> bool {
     }
 }
 
+/// The index of the segment holding `offset`.
+fn segment_index(segments: &[Arc<Segment>], offset: u64) -> Option<usize> {
+    segments
+        .partition_point(|s| s.base_offset() <= offset)
+        .checked_sub(1)
+}
+
 /// The segment holding `offset`.
 fn segment_for(segments: &[Arc<Segment>], offset: u64) -> Option<&Arc<Segment>> {
-    let i = segments.partition_point(|s| s.base_offset() <= offset);
-    segments.get(i.checked_sub(1)?)
+    segments.get(segment_index(segments, offset)?)
 }
 
 fn check_key(key: &[u8]) -> Result<()> {
@@ -287,7 +327,7 @@ impl Store {
     /// more than one partition; storage errors (another process has it
     /// open: `Locked`).
     pub fn open(data_dir: impl AsRef<Path>, config: KvConfig) -> Result<Store> {
-        Self::open_with(data_dir, config, Arc::new(StdFs))
+        Self::open_inner(data_dir.as_ref(), config, Arc::new(StdFs), true)
     }
 
     /// Like [`Store::open`], on any [`FileSystem`] (tests inject crashes).
@@ -299,8 +339,17 @@ impl Store {
         config: KvConfig,
         fs: Arc<dyn FileSystem>,
     ) -> Result<Store> {
+        Self::open_inner(data_dir.as_ref(), config, fs, false)
+    }
+
+    fn open_inner(
+        data_dir: &Path,
+        config: KvConfig,
+        fs: Arc<dyn FileSystem>,
+        map_files: bool,
+    ) -> Result<Store> {
         let started = Instant::now();
-        let manager = LogManager::with_fs(data_dir.as_ref(), Arc::clone(&fs));
+        let manager = LogManager::with_fs(data_dir, Arc::clone(&fs));
         let topic = config.topic.clone();
         let info = match manager.topic(&topic) {
             Ok(info) => info,
@@ -351,6 +400,7 @@ impl Store {
         let segments = log.segments();
         let (keydir, from_checkpoint, fallback, replayed) =
             Self::load(fs.as_ref(), &hint_path, &segments, &log, mode)?;
+        let reserve = u64::from(log.config().segment_bytes);
         let opened = OpenReport {
             from_checkpoint,
             fallback,
@@ -365,7 +415,12 @@ impl Store {
             mode,
             clock: config.clock,
             max_decompressed,
-            inner: RwLock::new(Inner { keydir, segments }),
+            inner: RwLock::new(Inner {
+                maps: map_segments(&segments, reserve, map_files),
+                keydir,
+                segments,
+            }),
+            map_files,
             writer: Mutex::new(WriterState::default()),
             uncovered: AtomicU64::new(if opened.from_checkpoint {
                 opened.replayed_records
@@ -464,6 +519,10 @@ impl Store {
         &self.log
     }
 
+    fn reserve(&self) -> u64 {
+        u64::from(self.log.config().segment_bytes)
+    }
+
     pub(crate) fn now(&self) -> TimestampMs {
         self.clock.now()
     }
@@ -485,9 +544,21 @@ impl Store {
             // A record the store wrote: its key is checked in the bytes read,
             // so the arena is not touched.
             if let Some((pos, len)) = e.place()
-                && let Some(seg) = segment_for(&inner.segments, e.offset)
+                && let Some(i) = segment_index(&inner.segments, e.offset)
+                && let Some(seg) = inner.segments.get(i)
             {
-                return match record::read_value(seg, pos, len, key) {
+                let end = u64::from(pos) + u64::from(len);
+                let mapped = inner
+                    .maps
+                    .get(i)
+                    .and_then(Option::as_deref)
+                    .filter(|_| end <= seg.size())
+                    .and_then(|m| m.get(pos, len));
+                let found = match mapped {
+                    Some(bytes) => record::decode_value(seg, pos, bytes, key),
+                    None => record::read_value(seg, pos, len, key),
+                };
+                return match found {
                     Ok(record::Found::OtherKey) => ControlFlow::Continue(()),
                     Ok(record::Found::Value(v)) if !expired(idx, e) => {
                         ControlFlow::Break(Ok(Some(v.unwrap_or_default())))
@@ -718,6 +789,7 @@ impl Store {
                     .is_none_or(|s| s.base_offset() != info.segment_base_offset.0)
                 {
                     inner.segments = self.log.segments();
+                    inner.maps = map_segments(&inner.segments, self.reserve(), self.map_files);
                 }
                 let mode = self.mode;
                 let mut outcomes = Vec::new();
@@ -902,7 +974,12 @@ impl Store {
                 apply(&mut keydir, self.mode, &r);
             })?;
         }
-        *self.write_inner() = Inner { keydir, segments };
+        let maps = map_segments(&segments, self.reserve(), self.map_files);
+        *self.write_inner() = Inner {
+            keydir,
+            segments,
+            maps,
+        };
         self.checkpoint_locked()?;
         drop(w);
         Ok(CompactReport {
