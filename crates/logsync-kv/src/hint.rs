@@ -169,6 +169,7 @@ pub(crate) fn encode(covered_end: u64, segments: &[SegmentMark], kd: &KeyDir) ->
 }
 
 /// Where a checkpoint is decoded from.
+#[derive(Clone, Copy)]
 enum Source<'a> {
     /// In memory (the unit tests).
     #[cfg(test)]
@@ -179,14 +180,15 @@ enum Source<'a> {
 /// Bytes read from the file at a time.
 const CHUNK: usize = 1 << 20;
 
-/// Reads a checkpoint front to back in chunks, computing the CRC on the
-/// way, so that loading never holds a second copy of the whole file (at 10M
-/// keys it is ~500 MB, and fresh memory costs page faults). Everything is
-/// bounds-checked: the bytes are untrusted until the CRC at the end holds.
+/// Reads one byte range of a checkpoint front to back in chunks, computing
+/// the CRC of what it consumed, so that loading never holds a second copy
+/// of the whole file (at 10M keys it is ~450 MB, and fresh memory costs
+/// page faults). Everything is bounds-checked: the bytes are untrusted
+/// until the CRC holds.
 struct Reader<'a> {
     src: Source<'a>,
-    /// Bytes of the file.
-    len: u64,
+    /// File position this reader stops at.
+    limit: u64,
     /// File position of `buf[0]`.
     pos: u64,
     buf: Vec<u8>,
@@ -196,11 +198,11 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn new(src: Source<'a>, len: u64) -> Self {
+    fn new(src: Source<'a>, from: u64, limit: u64) -> Self {
         Reader {
             src,
-            len,
-            pos: 0,
+            limit,
+            pos: from,
             buf: Vec::new(),
             at: 0,
             end: 0,
@@ -208,9 +210,14 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// File position of the next byte.
+    fn position(&self) -> u64 {
+        self.pos + self.at as u64
+    }
+
     /// Bytes not consumed yet.
     fn left(&self) -> u64 {
-        self.len - self.pos - self.at as u64
+        self.limit.saturating_sub(self.position())
     }
 
     fn fill(&mut self, n: usize) -> Result<(), Unusable> {
@@ -218,15 +225,19 @@ impl<'a> Reader<'a> {
         self.pos += self.at as u64;
         self.end -= self.at;
         self.at = 0;
-        let rest = usize::try_from(self.len - self.pos).unwrap_or(usize::MAX);
+        let rest = usize::try_from(self.limit - self.pos).unwrap_or(usize::MAX);
         let want = n.max(CHUNK.min(rest));
         if self.buf.len() < want {
             self.buf.resize(want, 0);
         }
         while self.end < n {
             let from = self.pos + self.end as u64;
-            let room = self.buf.get_mut(self.end..).unwrap_or_default();
-            let got = match &self.src {
+            let room_len = (self.buf.len() - self.end).min(rest - self.end);
+            let room = self
+                .buf
+                .get_mut(self.end..self.end + room_len)
+                .unwrap_or_default();
+            let got = match self.src {
                 #[cfg(test)]
                 Source::Bytes(b) => {
                     let rest = usize::try_from(from)
@@ -240,7 +251,7 @@ impl<'a> Reader<'a> {
                     k
                 }
                 Source::File(f) => {
-                    read_up_to(*f, room, from).map_err(|_| Unusable::Damaged("cannot read"))?
+                    read_up_to(f, room, from).map_err(|_| Unusable::Damaged("cannot read"))?
                 }
             };
             if got == 0 {
@@ -251,8 +262,8 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// The next `n` bytes, outside the CRC.
-    fn take_raw(&mut self, n: usize) -> Result<&[u8], Unusable> {
+    /// The next `n` bytes, added to the CRC.
+    fn take(&mut self, n: usize) -> Result<&[u8], Unusable> {
         if (n as u64) > self.left() {
             return Err(Unusable::Damaged("truncated"));
         }
@@ -264,23 +275,8 @@ impl<'a> Reader<'a> {
             .get(self.at..self.at + n)
             .ok_or(Unusable::Damaged("truncated"))?;
         self.at += n;
+        self.crc = crc32c::crc32c_append(self.crc, b);
         Ok(b)
-    }
-
-    /// The next `n` bytes of the CRC'd body.
-    fn take(&mut self, n: usize) -> Result<&[u8], Unusable> {
-        // The last 4 bytes are the CRC, not body.
-        if (n as u64).saturating_add(4) > self.left() {
-            return Err(Unusable::Damaged("truncated"));
-        }
-        let mut crc = self.crc;
-        let b = self.take_raw(n)?;
-        crc = crc32c::crc32c_append(crc, b);
-        self.crc = crc;
-        // Borrow again for the caller (take_raw's borrow ended above).
-        self.buf
-            .get(self.at - n..self.at)
-            .ok_or(Unusable::Damaged("truncated"))
     }
 
     fn u32(&mut self) -> Result<u32, Unusable> {
@@ -310,19 +306,6 @@ impl<'a> Reader<'a> {
                 f(item);
             }
             left -= k;
-        }
-        Ok(())
-    }
-
-    /// Checks that the body is all read and the CRC after it matches.
-    fn finish(mut self) -> Result<(), Unusable> {
-        if self.left() != 4 {
-            return Err(Unusable::Damaged("trailing bytes"));
-        }
-        let computed = self.crc;
-        let stored = le_u32(self.take_raw(4)?, 0);
-        if stored != computed {
-            return Err(Unusable::Damaged("CRC mismatch"));
         }
         Ok(())
     }
@@ -358,10 +341,72 @@ fn le_u32(b: &[u8], at: usize) -> u32 {
 
 #[cfg(test)]
 pub(crate) fn decode(bytes: &[u8]) -> Result<Hint, Unusable> {
-    decode_from(Reader::new(Source::Bytes(bytes), bytes.len() as u64))
+    decode_from(Source::Bytes(bytes), bytes.len() as u64)
 }
 
-fn decode_from(mut r: Reader<'_>) -> Result<Hint, Unusable> {
+/// The counts in a checkpoint's header.
+struct Counts {
+    arena: usize,
+    entries: usize,
+    slots: usize,
+    free: usize,
+    ttl: usize,
+}
+
+/// What the second loading thread decodes: the arena and the hash table.
+struct ArenaAndSlots {
+    arena: Vec<u8>,
+    arena_crc: u32,
+    slots: Vec<u64>,
+    slots_crc: u32,
+    occupied: u64,
+    bad_slot: bool,
+}
+
+fn read_arena_and_slots(
+    src: Source<'_>,
+    arena_at: u64,
+    slots_at: u64,
+    c: &Counts,
+) -> Result<ArenaAndSlots, Unusable> {
+    let mut r = Reader::new(src, arena_at, arena_at + c.arena as u64);
+    let mut arena = Vec::with_capacity(c.arena);
+    let mut left = c.arena;
+    while left > 0 {
+        let k = left.min(CHUNK);
+        arena.extend_from_slice(r.take(k)?);
+        left -= k;
+    }
+    let arena_crc = r.crc;
+    let mut r = Reader::new(src, slots_at, slots_at + c.slots as u64 * 8);
+    let mut slots = Vec::with_capacity(c.slots);
+    let (mut occupied, mut bad_slot) = (0u64, false);
+    r.items(c.slots, 8, |b| {
+        let s = le_u64(b, 0);
+        if s != 0 {
+            occupied += 1;
+            let idx = s as u32;
+            bad_slot |= idx == 0 || idx as usize > c.entries;
+        }
+        slots.push(s);
+    })?;
+    Ok(ArenaAndSlots {
+        arena,
+        arena_crc,
+        slots,
+        slots_crc: r.crc,
+        occupied,
+        bad_slot,
+    })
+}
+
+/// Decodes a checkpoint of `len` bytes. The sections are read by two
+/// threads (the arena and the hash table in one, the entries and the rest
+/// in the other): most of the time goes into faulting in fresh memory, and
+/// the CRCs of the parts are combined into the file's.
+fn decode_from(src: Source<'_>, len: u64) -> Result<Hint, Unusable> {
+    let body_end = len.checked_sub(4).ok_or(Unusable::Damaged("truncated"))?;
+    let mut r = Reader::new(src, 0, body_end);
     if r.take(8)? != MAGIC {
         return Err(Unusable::Damaged("bad magic"));
     }
@@ -382,69 +427,90 @@ fn decode_from(mut r: Reader<'_>) -> Result<Hint, Unusable> {
     }
     let live = r.u64()?;
     let tombstones = r.u64()?;
-    let arena_len = r.count(1)?;
-    let n_entries = r.count(ENTRY_FILE_BYTES)?;
-    let n_slots = r.count(8)?;
-    let n_free = r.count(4)?;
-    let n_ttl = r.count(12)?;
-    if n_entries > u32::MAX as usize - 1 || !n_slots.is_power_of_two() {
+    let c = Counts {
+        arena: r.count(1)?,
+        entries: r.count(ENTRY_FILE_BYTES)?,
+        slots: r.count(8)?,
+        free: r.count(4)?,
+        ttl: r.count(12)?,
+    };
+    if c.entries > u32::MAX as usize - 1 || !c.slots.is_power_of_two() {
         return Err(Unusable::Damaged("table sizes"));
     }
-    let mut arena = Vec::with_capacity(arena_len);
-    let mut left = arena_len;
-    while left > 0 {
-        let k = left.min(CHUNK);
-        arena.extend_from_slice(r.take(k)?);
-        left -= k;
+    let ts_len = if event_time { c.entries * 8 } else { 0 };
+    let arena_at = r.position();
+    let entries_at = arena_at + c.arena as u64;
+    let slots_at = entries_at + (c.entries * ENTRY_FILE_BYTES) as u64;
+    let rest_at = slots_at + c.slots as u64 * 8;
+    let rest_len = (c.free * 4 + ts_len + c.ttl * 12) as u64;
+    if rest_at.checked_add(rest_len) != Some(body_end) {
+        return Err(Unusable::Damaged("section sizes do not add up to the file"));
     }
-    let mut entries = Vec::with_capacity(n_entries);
+    let header_crc = r.crc;
+    let (other, mine) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| read_arena_and_slots(src, arena_at, slots_at, &c));
+        let mine = (|| -> Result<_, Unusable> {
+            let mut r = Reader::new(src, entries_at, slots_at);
+            let mut entries = Vec::with_capacity(c.entries);
+            r.items(c.entries, ENTRY_FILE_BYTES, |b| {
+                entries.push(Entry {
+                    key_at: 0,
+                    offset: le_u64(b, 0),
+                    pos: le_u32(b, 8),
+                    len_flags: le_u32(b, 12),
+                });
+            })?;
+            let entries_crc = r.crc;
+            let mut r = Reader::new(src, rest_at, body_end);
+            let mut free = Vec::with_capacity(c.free);
+            r.items(c.free, 4, |b| free.push(le_u32(b, 0)))?;
+            let mut ts = Vec::new();
+            if event_time {
+                ts.reserve_exact(c.entries);
+                r.items(c.entries, 8, |b| ts.push(le_u64(b, 0) as i64))?;
+            }
+            let mut expiry = std::collections::HashMap::with_capacity(c.ttl);
+            r.items(c.ttl, 12, |b| {
+                expiry.insert(le_u32(b, 0), le_u64(b, 4) as i64);
+            })?;
+            Ok((entries, entries_crc, free, ts, expiry, r.crc))
+        })();
+        let other = other
+            .join()
+            .unwrap_or(Err(Unusable::Damaged("loading thread failed")));
+        (other, mine)
+    });
+    let other = other?;
+    let (mut entries, entries_crc, free, ts, expiry, rest_crc) = mine?;
+    let mut crc = header_crc;
+    for (part, part_len) in [
+        (other.arena_crc, c.arena),
+        (entries_crc, c.entries * ENTRY_FILE_BYTES),
+        (other.slots_crc, c.slots * 8),
+        (rest_crc, rest_len as usize),
+    ] {
+        crc = crc32c::crc32c_combine(crc, part, part_len);
+    }
+    let mut r = Reader::new(src, body_end, len);
+    if le_u32(r.take(4)?, 0) != crc {
+        return Err(Unusable::Damaged("CRC mismatch"));
+    }
+    // Each entry's key follows the previous one's in the arena.
+    let arena = other.arena;
     let mut key_at = 0usize;
-    let mut arena_ok = true;
-    r.items(n_entries, ENTRY_FILE_BYTES, |c| {
-        entries.push(Entry {
-            key_at: key_at as u64,
-            offset: le_u64(c, 0),
-            pos: le_u32(c, 8),
-            len_flags: le_u32(c, 12),
-        });
-        match key_end(&arena, key_at) {
-            Some(end) => key_at = end,
-            None => arena_ok = false,
-        }
-    })?;
-    if !arena_ok || key_at != arena.len() {
+    for e in &mut entries {
+        e.key_at = key_at as u64;
+        key_at = key_end(&arena, key_at).ok_or(Unusable::Damaged("keys overrun the arena"))?;
+    }
+    if key_at != arena.len() {
         return Err(Unusable::Damaged("keys do not match the entries"));
     }
-    let mut slots = Vec::with_capacity(n_slots);
-    let mut occupied = 0u64;
-    let mut bad_slot = false;
-    r.items(n_slots, 8, |c| {
-        let s = le_u64(c, 0);
-        if s != 0 {
-            occupied += 1;
-            let idx = s as u32;
-            bad_slot |= idx == 0 || idx as usize > n_entries;
-        }
-        slots.push(s);
-    })?;
-    if bad_slot {
+    if other.bad_slot {
         return Err(Unusable::Damaged("slot names no entry"));
     }
-    if occupied != live || tombstones > live {
+    if other.occupied != live || tombstones > live {
         return Err(Unusable::Damaged("key counts"));
     }
-    let mut free = Vec::with_capacity(n_free);
-    r.items(n_free, 4, |c| free.push(le_u32(c, 0)))?;
-    let mut ts = Vec::new();
-    if event_time {
-        ts.reserve_exact(n_entries);
-        r.items(n_entries, 8, |c| ts.push(le_u64(c, 0) as i64))?;
-    }
-    let mut expiry = std::collections::HashMap::with_capacity(n_ttl);
-    r.items(n_ttl, 12, |c| {
-        expiry.insert(le_u32(c, 0), le_u64(c, 4) as i64);
-    })?;
-    r.finish()?;
     Ok(Hint {
         covered_end,
         segments,
@@ -452,7 +518,7 @@ fn decode_from(mut r: Reader<'_>) -> Result<Hint, Unusable> {
             event_time,
             arena,
             entries,
-            slots,
+            slots: other.slots,
             live,
             tombstones,
             free,
@@ -477,7 +543,7 @@ pub(crate) fn load(fs: &dyn FileSystem, path: &Path) -> Result<Hint, Unusable> {
         .open(path, OpenMode::Read)
         .map_err(|_| Unusable::Damaged("cannot open"))?;
     let len = file.len().map_err(|_| Unusable::Damaged("cannot stat"))?;
-    decode_from(Reader::new(Source::File(file.as_ref()), len))
+    decode_from(Source::File(file.as_ref()), len)
 }
 
 /// Whether the log still holds what the checkpoint covered: returns where
