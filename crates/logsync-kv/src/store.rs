@@ -938,25 +938,28 @@ impl Store {
         let mut w = lock(&self.writer);
         self.check_open()?;
         let now = self.now();
-        let expired: Vec<Vec<u8>> = {
+        // Each expired key and the timestamp its tombstone needs: now, or in
+        // event-time mode the value's own if that is later, so that the
+        // tombstone wins.
+        let expired: Vec<(Vec<u8>, i64)> = {
             let inner = self.read_inner();
-            inner
-                .keydir
-                .expiry
+            let kd = &inner.keydir;
+            kd.expiry
                 .iter()
                 .filter(|&(_, &at)| at <= now.0)
                 .filter_map(|(&idx, _)| {
-                    let e = inner.keydir.entries.get(idx as usize)?;
-                    Some(crate::keydir::key_in(&inner.keydir.arena, e.key_at).to_vec())
+                    let e = kd.entries.get(idx as usize)?;
+                    let ts = kd.timestamp(idx).map_or(now.0, |t| t.max(now.0));
+                    Some((kd.key_of(*e).to_vec(), ts))
                 })
                 .collect()
         };
         for chunk in expired.chunks(1000) {
             let records: Vec<Record> = chunk
                 .iter()
-                .map(|k| Record {
+                .map(|(k, ts)| Record {
                     offset: Offset(0),
-                    timestamp: now,
+                    timestamp: TimestampMs(*ts),
                     key: Some(Bytes::copy_from_slice(k)),
                     value: None,
                     headers: Vec::new(),

@@ -227,3 +227,47 @@ fn replay_returns_exactly_the_records_at_or_after_a_time_even_out_of_order() {
         );
     }
 }
+
+#[test]
+fn an_expired_key_of_an_event_time_store_is_dropped_by_compaction() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = clock();
+    let cfg = KvConfig {
+        fsync: Some(logsync_storage::FsyncPolicy::Never),
+        ..config(&clock, Mode::EventTime)
+    };
+    let store = Store::open(dir.path(), cfg.clone()).expect("open");
+    store
+        .set_with_ttl(b"lease", b"holder-1", std::time::Duration::from_secs(10))
+        .expect("set");
+    store
+        .ingest(b"other", b"x", TimestampMs(5))
+        .expect("ingest");
+    clock.advance(10_000);
+    assert_eq!(store.get(b"lease").expect("get"), None);
+    let report = store.compact().expect("compact");
+    assert_eq!(report.expired_keys, 1);
+    let keys: Vec<Vec<u8>> = store
+        .compact_view()
+        .expect("view")
+        .into_iter()
+        .map(|r| r.key.expect("key").to_vec())
+        .collect();
+    assert_eq!(keys, vec![b"other".to_vec()]);
+    let values: Vec<Option<Vec<u8>>> = store
+        .replay(TimestampMs(0))
+        .expect("replay")
+        .map(|r| r.expect("record"))
+        .filter(|r| r.key.as_deref() == Some(&b"lease"[..]))
+        .map(|r| r.value.map(|v| v.to_vec()))
+        .collect();
+    assert_eq!(
+        values,
+        vec![None],
+        "only the tombstone of the expired key is left"
+    );
+    store.close().expect("close");
+    drop(store);
+    let store = Store::open(dir.path(), cfg).expect("reopen");
+    assert_eq!(store.get(b"lease").expect("get"), None);
+}
