@@ -419,10 +419,15 @@ fn read_checks_crcs_and_read_unverified_leaves_them_to_the_consumer() {
         Err(Error::Corrupt { position, .. }) => assert_eq!(position, 0),
         other => panic!("expected Corrupt, got {other:?}"),
     }
-    let served = log.read_unverified(Offset(0), 1 << 20).expect("served as stored");
+    let served = log
+        .read_unverified(Offset(0), 1 << 20)
+        .expect("served as stored");
     assert_eq!(served.next_offset, Offset(10), "all ten batches");
     assert_eq!(&served.bytes[..], &bytes[..served.bytes.len()]);
-    assert!(batch::validate(&served.bytes, 1 << 20).is_err(), "the CRC shows the damage");
+    assert!(
+        batch::validate(&served.bytes, 1 << 20).is_err(),
+        "the CRC shows the damage"
+    );
     let rest = served.bytes.slice(first_len..);
     batch::validate(&rest, 1 << 20).expect("the next batch is intact");
     // Past the damaged batch, both agree.

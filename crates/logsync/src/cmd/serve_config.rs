@@ -193,7 +193,10 @@ fetch.verify.crc = true
         assert!(c.topic_defaults.cleanup_policy.compacts());
         assert_eq!(c.topic_defaults.max_message_bytes, 2_000_000);
         assert!(c.fetch_verify_crc);
-        assert!(!parse("").expect("empty").0.fetch_verify_crc, "off by default");
+        assert!(
+            !parse("").expect("empty").0.fetch_verify_crc,
+            "off by default"
+        );
     }
 
     #[test]
