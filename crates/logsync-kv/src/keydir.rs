@@ -193,9 +193,15 @@ impl KeyDir {
         self.slots.len().wrapping_sub(1)
     }
 
-    /// The slot index and entry index of `key`.
-    fn find(&self, key: &[u8], h: u64) -> Option<(usize, u32)> {
-        let tag = (h >> 32) as u32;
+    /// Walks the probe sequence of hash tag `tag`, calling `f(slot, entry
+    /// index)` for each slot holding that tag, until `f` breaks or an empty
+    /// slot ends the sequence.
+    #[inline]
+    fn walk<R>(
+        &self,
+        tag: u32,
+        mut f: impl FnMut(usize, u32) -> std::ops::ControlFlow<R>,
+    ) -> Option<R> {
         let mask = self.mask();
         let mut i = tag as usize & mask;
         for _ in 0..self.slots.len() {
@@ -203,17 +209,26 @@ impl KeyDir {
             if s == 0 {
                 return None;
             }
-            if tag_of(s) == tag {
-                let idx = (s as u32).wrapping_sub(1);
-                if let Some(e) = self.entries.get(idx as usize)
-                    && key_in(&self.arena, e.key_at) == key
-                {
-                    return Some((i, idx));
-                }
+            if tag_of(s) == tag
+                && let std::ops::ControlFlow::Break(r) = f(i, (s as u32).wrapping_sub(1))
+            {
+                return Some(r);
             }
             i = (i + 1) & mask;
         }
         None
+    }
+
+    /// The slot index and entry index of `key`.
+    fn find(&self, key: &[u8], h: u64) -> Option<(usize, u32)> {
+        self.walk((h >> 32) as u32, |i, idx| {
+            match self.entries.get(idx as usize) {
+                Some(e) if key_in(&self.arena, e.key_at) == key => {
+                    std::ops::ControlFlow::Break((i, idx))
+                }
+                _ => std::ops::ControlFlow::Continue(()),
+            }
+        })
     }
 
     /// Calls `f` with each entry whose 32-bit hash tag is `key`'s, in probe
@@ -225,25 +240,12 @@ impl KeyDir {
         key: &[u8],
         mut f: impl FnMut(u32, Entry) -> std::ops::ControlFlow<R>,
     ) -> Option<R> {
-        let tag = (hash(key) >> 32) as u32;
-        let mask = self.mask();
-        let mut i = tag as usize & mask;
-        for _ in 0..self.slots.len() {
-            let s = *self.slots.get(i)?;
-            if s == 0 {
-                return None;
+        self.walk((hash(key) >> 32) as u32, |_, idx| {
+            match self.entries.get(idx as usize) {
+                Some(&e) => f(idx, e),
+                None => std::ops::ControlFlow::Continue(()),
             }
-            if tag_of(s) == tag {
-                let idx = (s as u32).wrapping_sub(1);
-                if let Some(&e) = self.entries.get(idx as usize)
-                    && let std::ops::ControlFlow::Break(r) = f(idx, e)
-                {
-                    return Some(r);
-                }
-            }
-            i = (i + 1) & mask;
-        }
-        None
+        })
     }
 
     /// The key of an entry.

@@ -289,40 +289,25 @@ pub struct BenchArgs {
 /// Benchmark suites.
 #[derive(Debug, Subcommand)]
 pub enum BenchSuite {
-    /// The storage engine: append, group commit, reads, open.
-    Storage {
-        /// Directory for the benchmark's files (default: a temporary directory under the data dir).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// Scale factor for data sizes (1.0 = the sizes in the issue: 1 GiB read, 10M records, 10 GiB open).
-        #[arg(long, default_value_t = 1.0)]
-        scale: f64,
-        /// Only run benchmarks whose name contains this.
-        #[arg(long)]
-        only: Option<String>,
-    },
+    /// The storage engine: append, group commit, reads, open, cleaner, retention.
+    Storage(BenchOpts),
     /// The key/value store: get, set, group commit, open with and without checkpoint, compact.
-    Kv {
-        /// Directory for the benchmark's files (default: a temporary directory under the data dir).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// Scale factor for data sizes (1.0 = the sizes in the issue, e.g. 10M keys).
-        #[arg(long, default_value_t = 1.0)]
-        scale: f64,
-        /// Only run benchmarks whose name contains this.
-        #[arg(long)]
-        only: Option<String>,
-    },
+    Kv(BenchOpts),
     /// Raw-log ingestion: parse, ingest end to end, template mining.
-    Ingest {
-        /// Directory for the benchmark's files (default: a temporary directory under the data dir).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// Scale factor for data sizes (1.0 = the sizes in the issue, e.g. 10M lines).
-        #[arg(long, default_value_t = 1.0)]
-        scale: f64,
-        /// Only run benchmarks whose name contains this.
-        #[arg(long)]
-        only: Option<String>,
-    },
+    Ingest(BenchOpts),
+}
+
+/// What every benchmark suite takes.
+#[derive(Debug, Args)]
+pub struct BenchOpts {
+    /// Directory for the benchmark's files (default: a temporary directory under the data dir).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Scale factor for data sizes (1.0 = the sizes in the issues: e.g. 1 GiB read and 10M
+    /// records for storage, 10M keys for kv, 10M lines for ingest).
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    /// Only run benchmarks whose name contains this.
+    #[arg(long)]
+    pub only: Option<String>,
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use logsync_storage::{LogConfig, LogManager};
 
-use super::json;
+use logsync_ingest::json;
 use crate::Outcome;
 use crate::cli::{TopicAction, TopicArgs};
 

@@ -29,7 +29,7 @@ use super::Options;
 use super::report::{
     Row, Target, fmt_bytes, fmt_num, markdown_table, per_s, print_header, print_row,
 };
-use super::workload::{Scratch, ensure_free_space};
+use super::workload::ensure_free_space;
 
 /// Seed of the generator, printed so that a run can be repeated.
 const SEED: u64 = 0x6864_6673_2d67_656e;
@@ -262,25 +262,9 @@ fn grouping_accuracy(mined: &[u32], truth: &[u32]) -> f64 {
 
 /// Runs the suite.
 pub fn run(opts: &Options<'_>) -> anyhow::Result<()> {
-    if !(opts.scale.is_finite() && opts.scale > 0.0 && opts.scale <= 10.0) {
-        bail!("--scale must be a number in (0, 10], got {}", opts.scale);
-    }
-    let want = |name: &str| opts.only.is_none_or(|o| name.contains(o));
-    if !BENCHES.iter().any(|(n, _)| want(n)) {
-        let names: Vec<&str> = BENCHES.iter().map(|(n, _)| *n).collect();
-        bail!(
-            "--only {} matches no benchmark (known: {})",
-            opts.only.unwrap_or_default(),
-            names.join(", ")
-        );
-    }
-    let root = match opts.dir {
-        Some(d) => d.to_path_buf(),
-        None => opts
-            .data_dir
-            .join(format!("bench-ingest-{}", std::process::id())),
-    };
-    let scratch = Scratch::new(root)?;
+    let names: Vec<&str> = BENCHES.iter().map(|(n, _)| *n).collect();
+    let scratch = opts.prepare("ingest", &names, 10.0)?;
+    let want = |name: &str| opts.wants(name);
     let lines = ((10_000_000.0 * opts.scale) as u64).max(10_000);
     let subset = lines.min(SUBSET_LINES);
     print_header(

@@ -20,7 +20,7 @@ use super::Options;
 use super::baseline;
 use super::report::{
     Row, Target, fmt_bytes, fmt_num, markdown_table, mb_per_s, median, micros, millis, per_s,
-    percentile,
+    percentile, print_row,
 };
 use super::workload::{Scratch, Workdir, XorShift, ensure_free_space, log_files, total_size};
 
@@ -75,28 +75,6 @@ fn config(fsync: FsyncPolicy) -> KvConfig {
         fsync: Some(fsync),
         ..KvConfig::default()
     }
-}
-
-fn print_row(row: &Row) {
-    let ratio = row
-        .ratio()
-        .map(|r| format!(", ratio {}x", fmt_num(r, 3)))
-        .unwrap_or_default();
-    let baseline = row
-        .baseline
-        .map(|b| format!(", baseline {} {}", fmt_num(b, row.decimals), row.unit))
-        .unwrap_or_default();
-    let met = match row.met() {
-        Some(true) => ": target met",
-        Some(false) => ": TARGET MISSED",
-        None => "",
-    };
-    println!(
-        "=> {}: {} {}{baseline}{ratio}{met}",
-        row.name,
-        fmt_num(row.logsync, row.decimals),
-        row.unit
-    );
 }
 
 fn row(name: &str, unit: &'static str, decimals: usize, logsync: f64) -> Row {
@@ -506,25 +484,9 @@ fn compact_bench(scratch: &Scratch, keys: u64, vals: &[Bytes]) -> anyhow::Result
 
 /// Runs the kv suite and prints the results and the final table.
 pub fn run(opts: &Options<'_>) -> anyhow::Result<()> {
-    if !(opts.scale.is_finite() && opts.scale > 0.0 && opts.scale <= 10.0) {
-        bail!("--scale must be a number in (0, 10], got {}", opts.scale);
-    }
-    let want = |name: &str| opts.only.is_none_or(|o| name.contains(o));
-    if !BENCHES.iter().any(|(n, _)| want(n)) {
-        let names: Vec<&str> = BENCHES.iter().map(|(n, _)| *n).collect();
-        bail!(
-            "--only {} matches no benchmark (known: {})",
-            opts.only.unwrap_or_default(),
-            names.join(", ")
-        );
-    }
-    let root = match opts.dir {
-        Some(d) => d.to_path_buf(),
-        None => opts
-            .data_dir
-            .join(format!("bench-kv-{}", std::process::id())),
-    };
-    let scratch = Scratch::new(root)?;
+    let names: Vec<&str> = BENCHES.iter().map(|(n, _)| *n).collect();
+    let scratch = opts.prepare("kv", &names, 10.0)?;
+    let want = |name: &str| opts.wants(name);
     let keys = ((10_000_000.0 * opts.scale) as u64).max(10_000);
     let dur = Duration::from_secs_f64((5.0 * opts.scale).clamp(1.0, 30.0));
     println!("# logsync bench kv");

@@ -1,9 +1,8 @@
 //! `logsync kv load FILE`: bulk-sets `key<TAB>value` lines.
 
-use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use logsync_kv::{Store, WriteBatch};
 
 use crate::Outcome;
@@ -14,19 +13,6 @@ const BATCH_BYTES: usize = 256 << 10;
 /// Bad lines reported one by one; the rest are counted.
 const REPORTED_BAD_LINES: u64 = 20;
 
-fn progress_bar(len: Option<u64>) -> ProgressBar {
-    let Some(len) = len.filter(|_| std::io::stderr().is_terminal()) else {
-        return ProgressBar::hidden();
-    };
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("[{bar:30}] {bytes}/{total_bytes} {msg} ({eta})")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
-}
-
 pub fn run(store: &Store, file: &Path) -> anyhow::Result<Outcome> {
     let (reader, len): (Box<dyn Read>, Option<u64>) = if file == Path::new("-") {
         (Box::new(std::io::stdin().lock()), None)
@@ -36,7 +22,7 @@ pub fn run(store: &Store, file: &Path) -> anyhow::Result<Outcome> {
         let len = f.metadata().ok().map(|m| m.len());
         (Box::new(f), len)
     };
-    let bar = progress_bar(len);
+    let bar = crate::cmd::progress::file_bar(len);
     let mut reader = BufReader::with_capacity(1 << 20, reader);
     let mut line = Vec::new();
     let mut batch = WriteBatch::new();

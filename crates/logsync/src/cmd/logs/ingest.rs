@@ -11,7 +11,6 @@
 //! and the headers `line` and `reason`. The statistics are printed at the end.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -20,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use bytes::Bytes;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use logsync_ingest::Stats;
 use logsync_storage::batch::BATCH_HEADER_BYTES;
 use logsync_storage::batch::records::RecordHeader;
@@ -92,7 +91,7 @@ pub fn ingest(data_dir: &Path, args: IngestArgs) -> anyhow::Result<Outcome> {
         .spawn(move || parse_into_batches(reader, setup, compacted, limit, &tx))
         .context("starting the parser thread")?;
 
-    let bar = progress_bar(input.len);
+    let bar = crate::cmd::progress::file_bar(input.len);
     let started = Instant::now();
     let maintenance = Maintenance::start(Schedule::default())?;
     let mut appender = Appender {
@@ -158,19 +157,6 @@ fn default_topic(file: &Path) -> anyhow::Result<String> {
         anyhow::bail!("no topic name in {}: give --topic", file.display());
     }
     Ok(name)
-}
-
-fn progress_bar(len: Option<u64>) -> ProgressBar {
-    let Some(len) = len.filter(|_| std::io::stderr().is_terminal()) else {
-        return ProgressBar::hidden();
-    };
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("[{bar:30}] {bytes}/{total_bytes} {msg} ({eta})")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
 }
 
 /// The parser thread: lines to records, in batches.

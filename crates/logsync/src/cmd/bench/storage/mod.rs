@@ -15,11 +15,11 @@ mod read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use logsync_storage::{FsyncPolicy, Log, LogConfig, Record};
 
 pub use super::Options;
-use super::report::{Row, fmt_bytes, fmt_num, markdown_table, mb_per_s};
+use super::report::{Row, fmt_bytes, fmt_num, markdown_table, mb_per_s, print_row};
 use super::workload::{Scratch, free_bytes};
 
 /// Seed of every generator, printed so that a run can be repeated.
@@ -99,28 +99,9 @@ const BENCHES: [(&str, &str, BenchFn); 10] = [
 
 /// Runs the storage suite and prints the results and the final table.
 pub fn run(opts: &Options<'_>) -> anyhow::Result<()> {
-    if !(opts.scale.is_finite() && opts.scale > 0.0 && opts.scale <= 100.0) {
-        bail!("--scale must be a number in (0, 100], got {}", opts.scale);
-    }
-    let selected: Vec<_> = BENCHES
-        .iter()
-        .filter(|(name, _, _)| opts.only.is_none_or(|o| name.contains(o)))
-        .collect();
-    if selected.is_empty() {
-        let names: Vec<&str> = BENCHES.iter().map(|(n, _, _)| *n).collect();
-        bail!(
-            "--only {} matches no benchmark (known: {})",
-            opts.only.unwrap_or_default(),
-            names.join(", ")
-        );
-    }
-    let root = match opts.dir {
-        Some(d) => d.to_path_buf(),
-        None => opts
-            .data_dir
-            .join(format!("bench-storage-{}", std::process::id())),
-    };
-    let scratch = Scratch::new(root)?;
+    let names: Vec<&str> = BENCHES.iter().map(|(n, _, _)| *n).collect();
+    let scratch = opts.prepare("storage", &names, 100.0)?;
+    let selected: Vec<_> = BENCHES.iter().filter(|(n, _, _)| opts.wants(n)).collect();
     let ctx = Ctx {
         scratch,
         scale: opts.scale,
@@ -160,25 +141,7 @@ pub fn run(opts: &Options<'_>) -> anyhow::Result<()> {
         let start = Instant::now();
         let got = bench(&ctx).with_context(|| format!("benchmark {name}"))?;
         for row in &got {
-            let ratio = row
-                .ratio()
-                .map(|r| format!(", ratio {}x", fmt_num(r, 2)))
-                .unwrap_or_default();
-            let baseline = row
-                .baseline
-                .map(|b| format!(", baseline {} {}", fmt_num(b, row.decimals), row.unit))
-                .unwrap_or_default();
-            let met = match row.met() {
-                Some(true) => ": target met",
-                Some(false) => ": TARGET MISSED",
-                None => "",
-            };
-            println!(
-                "=> {}: {} {}{baseline}{ratio}{met}",
-                row.name,
-                fmt_num(row.logsync, row.decimals),
-                row.unit
-            );
+            print_row(row);
         }
         println!("   ({name} took {:.1} s)", start.elapsed().as_secs_f64());
         rows.extend(got);
