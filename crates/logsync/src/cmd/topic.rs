@@ -6,9 +6,9 @@ use std::path::Path;
 use anyhow::Context as _;
 use logsync_storage::{LogConfig, LogManager};
 
-use logsync_ingest::json;
 use crate::Outcome;
 use crate::cli::{TopicAction, TopicArgs};
+use logsync_ingest::json;
 
 /// Splits `key=value`.
 fn parse_pair(s: &str) -> anyhow::Result<(&str, &str)> {

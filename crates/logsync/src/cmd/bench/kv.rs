@@ -19,8 +19,8 @@ use logsync_storage::{FsyncPolicy, Offset};
 use super::Options;
 use super::baseline;
 use super::report::{
-    Row, Target, fmt_bytes, fmt_num, markdown_table, mb_per_s, median, micros, millis, per_s,
-    percentile, print_row,
+    Row, Target, fmt_bytes, fmt_num, mb_per_s, median, micros, millis, per_s, percentile,
+    print_results, print_row,
 };
 use super::workload::{Scratch, Workdir, XorShift, ensure_free_space, log_files, total_size};
 
@@ -570,20 +570,6 @@ pub fn run(opts: &Options<'_>) -> anyhow::Result<()> {
             compact_bench(&scratch, (keys / 10).max(1000), &vals).context("benchmark compact")?;
         section("compact", got, started);
     }
-    println!();
-    println!("## Results");
-    println!();
-    print!("{}", markdown_table(&rows));
-    let missed: Vec<&str> = rows
-        .iter()
-        .filter(|r| r.met() == Some(false))
-        .map(|r| r.name.as_str())
-        .collect();
-    println!();
-    if missed.is_empty() {
-        println!("All targets met.");
-    } else {
-        println!("Targets missed: {}.", missed.join("; "));
-    }
+    print_results(&rows);
     Ok(())
 }

@@ -416,3 +416,22 @@ mod tests {
         assert_eq!(fmt_bytes(10 << 30), "10.00 GiB");
     }
 }
+
+/// Prints the closing `## Results` table and which targets were missed.
+pub fn print_results(rows: &[Row]) {
+    println!();
+    println!("## Results");
+    println!();
+    print!("{}", markdown_table(rows));
+    let missed: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.met() == Some(false))
+        .map(|r| r.name.as_str())
+        .collect();
+    println!();
+    if missed.is_empty() {
+        println!("All targets met.");
+    } else {
+        println!("Targets missed: {}.", missed.join("; "));
+    }
+}

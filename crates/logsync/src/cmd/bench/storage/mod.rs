@@ -19,7 +19,7 @@ use anyhow::Context;
 use logsync_storage::{FsyncPolicy, Log, LogConfig, Record};
 
 pub use super::Options;
-use super::report::{Row, fmt_bytes, fmt_num, markdown_table, mb_per_s, print_row};
+use super::report::{Row, fmt_bytes, fmt_num, mb_per_s, print_results, print_row};
 use super::workload::{Scratch, free_bytes};
 
 /// Seed of every generator, printed so that a run can be repeated.
@@ -146,21 +146,7 @@ pub fn run(opts: &Options<'_>) -> anyhow::Result<()> {
         println!("   ({name} took {:.1} s)", start.elapsed().as_secs_f64());
         rows.extend(got);
     }
-    println!();
-    println!("## Results");
-    println!();
-    print!("{}", markdown_table(&rows));
-    let missed: Vec<&str> = rows
-        .iter()
-        .filter(|r| r.met() == Some(false))
-        .map(|r| r.name.as_str())
-        .collect();
-    println!();
-    if missed.is_empty() {
-        println!("All targets met.");
-    } else {
-        println!("Targets missed: {}.", missed.join("; "));
-    }
+    print_results(&rows);
     Ok(())
 }
 
