@@ -287,6 +287,25 @@ fn kernel_release(version: &str) -> Option<String> {
     Some(format!("{os} {release}"))
 }
 
+/// Prints the closing `## Results` table and which targets were missed.
+pub fn print_results(rows: &[Row]) {
+    println!();
+    println!("## Results");
+    println!();
+    print!("{}", markdown_table(rows));
+    let missed: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.met() == Some(false))
+        .map(|r| r.name.as_str())
+        .collect();
+    println!();
+    if missed.is_empty() {
+        println!("All targets met.");
+    } else {
+        println!("Targets missed: {}.", missed.join("; "));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,24 +433,5 @@ mod tests {
         assert_eq!(kernel_release(""), None);
         assert_eq!(fmt_bytes(512), "512 B");
         assert_eq!(fmt_bytes(10 << 30), "10.00 GiB");
-    }
-}
-
-/// Prints the closing `## Results` table and which targets were missed.
-pub fn print_results(rows: &[Row]) {
-    println!();
-    println!("## Results");
-    println!();
-    print!("{}", markdown_table(rows));
-    let missed: Vec<&str> = rows
-        .iter()
-        .filter(|r| r.met() == Some(false))
-        .map(|r| r.name.as_str())
-        .collect();
-    println!();
-    if missed.is_empty() {
-        println!("All targets met.");
-    } else {
-        println!("Targets missed: {}.", missed.join("; "));
     }
 }
