@@ -122,7 +122,7 @@ impl Segment {
         out: &mut Vec<u8>,
         verify_crc: bool,
     ) -> Result<ReadOutcome, Miss> {
-        const WINDOW: usize = 8192;
+        const WINDOW: usize = 4096;
         self.ensure_indexes()?;
         let size = self.size();
         let rel = offset
