@@ -8,15 +8,15 @@ use std::path::PathBuf;
 
 use logsync_ingest::{Format, KeyChoice, LineReader, Malformed, Parser, ParserConfig, Stats, Zone};
 
-/// `../../../shared/data/loghub/NAME_2k.log` from the crate directory (the
-/// repository sits next to `shared/`).
+/// `testdata/loghub/NAME_2k.log` of the repository (LogHub's 2k samples,
+/// byte for byte; see its README).
 fn sample(system: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/loghub")
+        .join("../../testdata/loghub")
         .join(format!("{system}_2k.log"));
     std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
-            "{}: {e}; these tests need the LogHub samples of shared/data/loghub next to the repository",
+            "{}: {e}; these tests need the LogHub samples in testdata/loghub",
             path.display()
         )
     })

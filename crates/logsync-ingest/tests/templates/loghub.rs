@@ -51,9 +51,9 @@ pub const SYSTEMS: [System; 6] = [
     },
 ];
 
-/// `../../../shared/data/loghub/` from the crate directory.
+/// `testdata/loghub/` of the repository.
 pub fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/loghub")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/loghub")
 }
 
 impl System {
@@ -63,7 +63,7 @@ impl System {
         let bytes = std::fs::read(&path).unwrap_or_else(|e| {
             panic!(
                 "cannot read the LogHub sample {} ({e}); the template tests need the \
-                 six samples of shared/data/loghub next to the repository",
+                 six samples in testdata/loghub",
                 path.display()
             )
         });

@@ -11,15 +11,15 @@ use std::sync::{Arc, Mutex};
 
 use crate::util::{Env, arg, text, wait_until};
 
-/// `../../../shared/data/loghub/NAME_2k.log` from the crate directory (the
-/// repository sits next to `shared/`).
+/// `testdata/loghub/NAME_2k.log` of the repository (LogHub's 2k samples,
+/// byte for byte; see its README).
 fn sample(system: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/loghub")
+        .join("../../testdata/loghub")
         .join(format!("{system}_2k.log"));
     assert!(
         path.exists(),
-        "{} is missing: these tests need the LogHub samples of shared/data/loghub next to the repository",
+        "{} is missing: these tests need the LogHub samples in testdata/loghub",
         path.display()
     );
     path
