@@ -46,10 +46,34 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes on one line: `a: b: c`, skipping a cause whose
+/// text the message before it already ends with (errors that print their
+/// source), and folding multi-line messages (a regex error's caret diagram).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause
+            .to_string()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        if text.is_empty() || out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// `logsync consume | head` must end quietly when `head` exits.
@@ -68,4 +92,22 @@ fn init_tracing(level: &str) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn causes_already_in_the_message_are_not_repeated_and_lines_are_folded() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let e = anyhow::Error::new(logsync_storage::Error::io("open", "/x", io)).context("topic t");
+        assert_eq!(one_line(&e), "topic t: open /x: gone");
+        let e = anyhow::anyhow!("regex parse error:\n    (\n    ^\nerror: unclosed group")
+            .context("bad");
+        assert_eq!(
+            one_line(&e),
+            "bad: regex parse error: ( ^ error: unclosed group"
+        );
+    }
 }
