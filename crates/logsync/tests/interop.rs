@@ -210,6 +210,31 @@ fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
 /// it runs longer than `KCAT_TIMEOUT`. `-F /dev/null` keeps a user's kcat
 /// config file out of the test. Standard streams go through unnamed temporary
 /// files, so no pipe can fill up and block kcat.
+/// Runs the `logsync` binary with `args` and `stdin` (through a file, so a
+/// large input cannot deadlock a pipe).
+fn cli_run(args: &[&str], stdin: &[u8]) -> Output {
+    let mut input = tempfile::tempfile().expect("stdin");
+    input.write_all(stdin).expect("write");
+    input.seek(SeekFrom::Start(0)).expect("rewind");
+    Command::new(BIN)
+        .args(args)
+        .env_remove("LOGSYNC_DATA_DIR")
+        .stdin(Stdio::from(input))
+        .output()
+        .expect("run logsync")
+}
+
+/// [`cli_run`], which must exit 0; returns its standard output.
+fn cli_ok(args: &[&str], stdin: &[u8]) -> String {
+    let out = cli_run(args, stdin);
+    assert!(
+        out.status.success(),
+        "logsync {args:?}: {}",
+        lossy(&out.stderr)
+    );
+    lossy(&out.stdout)
+}
+
 fn kcat(args: &[&str], stdin: &[u8]) -> Output {
     let mut input = tempfile::tempfile().expect("stdin file");
     input.write_all(stdin).expect("write stdin file");
@@ -1359,17 +1384,7 @@ fn a_toml_config_file_sets_broker_settings_and_rejects_unknown_keys() {
 fn the_cli_produces_and_consumes_through_a_broker() {
     let (_tmp, data) = scratch();
     let server = Server::start_with(&data, &["--num-partitions", "2"]);
-    let cli = |args: &[&str], stdin: &[u8]| -> Output {
-        let mut input = tempfile::tempfile().expect("stdin");
-        input.write_all(stdin).expect("write");
-        input.seek(SeekFrom::Start(0)).expect("rewind");
-        Command::new(BIN)
-            .args(args)
-            .env_remove("LOGSYNC_DATA_DIR")
-            .stdin(Stdio::from(input))
-            .output()
-            .expect("run logsync")
-    };
+    let cli = cli_run;
     let out = cli(
         &["produce", "viacli", "--broker", server.addr(), "-K", ":"],
         b"a:1\nb:2\nc:3\nd:4\n",
@@ -1416,20 +1431,9 @@ fn consume_partition(server: &Server, topic: &str, partition: &str) -> String {
 fn topic_commands_work_through_a_broker() {
     let (_tmp, data) = scratch();
     let server = Server::start(&data);
-    let run = |args: &[&str]| -> Output {
-        Command::new(BIN)
-            .args(args)
-            .env_remove("LOGSYNC_DATA_DIR")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run logsync")
-    };
+    let run = |args: &[&str]| cli_run(args, b"");
     let addr = server.addr().to_owned();
-    let ok = |args: &[&str]| -> String {
-        let out = run(args);
-        assert!(out.status.success(), "{args:?}: {}", lossy(&out.stderr));
-        lossy(&out.stdout)
-    };
+    let ok = |args: &[&str]| cli_ok(args, b"");
     ok(&[
         "topic",
         "--broker",
@@ -1529,28 +1533,7 @@ fn compact_and_retention_through_a_broker_use_its_admin_endpoint() {
         .expect("metrics line")
         .to_owned();
     let addr = server.addr().to_owned();
-    let run = |args: &[&str], stdin: &[u8]| -> Output {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .env_remove("LOGSYNC_DATA_DIR")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run logsync");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin)
-            .expect("write stdin");
-        child.wait_with_output().expect("wait")
-    };
-    let ok = |args: &[&str], stdin: &[u8]| -> String {
-        let out = run(args, stdin);
-        assert!(out.status.success(), "{args:?}: {}", lossy(&out.stderr));
-        lossy(&out.stdout)
-    };
+    let (run, ok) = (cli_run, cli_ok);
     ok(
         &[
             "topic",
@@ -1622,5 +1605,83 @@ fn compact_and_retention_through_a_broker_use_its_admin_endpoint() {
         err.contains("no admin endpoint") && err.lines().count() == 1,
         "{err}"
     );
+    server.stop();
+}
+
+/// `logsync ingest --broker`: the pipeline produces to a running server; an
+/// HDFS log with two bad lines into a topic compacted by event time leaves,
+/// after `compact --broker`, one record per block, and the bad lines in
+/// `<topic>.malformed` with their line number and reason.
+#[test]
+fn ingest_through_a_broker_keys_records_and_keeps_malformed_lines() {
+    let (tmp, data) = scratch();
+    let server = Server::start_with(&data, &["--metrics", "127.0.0.1:0"]);
+    let metrics = server
+        .stdout
+        .recv_timeout(START_TIMEOUT)
+        .expect("a metrics line");
+    assert!(metrics.starts_with("metrics on "), "{metrics}");
+    let addr = server.addr().to_owned();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/loghub/HDFS_2k.log");
+    let mut log = std::fs::read(&sample).expect("the HDFS sample");
+    log.extend_from_slice(b"not an hdfs line\r\n081399 999999 1 INFO x: y\r\n");
+    let file = tmp.path().join("hdfs.log");
+    std::fs::write(&file, &log).expect("write the log");
+    let file = file.to_str().expect("utf-8 path");
+    cli_ok(
+        &[
+            "topic",
+            "create",
+            "blocks",
+            "-c",
+            "cleanup.policy=compact",
+            "-c",
+            "compaction.strategy=timestamp",
+            "--broker",
+            &addr,
+        ],
+        b"",
+    );
+    let out = cli_ok(
+        &[
+            "ingest", file, "--format", "hdfs", "--topic", "blocks", "--broker", &addr,
+        ],
+        b"",
+    );
+    assert!(
+        out.contains("appended         2000 records to blocks"),
+        "{out}"
+    );
+    assert!(
+        out.contains("kept aside       2 records in blocks.malformed"),
+        "{out}"
+    );
+    cli_ok(&["compact", "blocks", "--broker", &addr], b"");
+    let keys = cli_ok(&["consume", "blocks", "--broker", &addr, "-f", "%k\n"], b"");
+    let distinct: std::collections::BTreeSet<&str> = keys.lines().collect();
+    assert_eq!(distinct.len(), 1994);
+    assert_eq!(
+        keys.lines().count(),
+        1994,
+        "one record per block after compaction"
+    );
+    let aside = cli_ok(
+        &[
+            "consume",
+            "blocks.malformed",
+            "--broker",
+            &addr,
+            "-f",
+            "%h|%s\n",
+        ],
+        b"",
+    );
+    let lines: Vec<&str> = aside.lines().collect();
+    assert_eq!(lines.len(), 2, "{aside}");
+    assert!(
+        lines[0].starts_with("line=2001,reason=") && lines[0].ends_with("|not an hdfs line"),
+        "{aside}"
+    );
+    assert!(lines[1].starts_with("line=2002,"), "{aside}");
     server.stop();
 }

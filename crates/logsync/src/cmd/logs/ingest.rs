@@ -55,6 +55,11 @@ pub struct IngestArgs {
     /// Print the final statistics as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Produce through the Kafka protocol to a running broker (logsync
+    /// serve or Kafka) instead of writing the data dir; malformed lines go
+    /// to `<topic>.malformed` there too.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub broker: Option<String>,
 }
 
 /// Records of one batch, by destination.
@@ -78,11 +83,12 @@ pub fn ingest(data_dir: &Path, args: IngestArgs) -> anyhow::Result<Outcome> {
     };
     let input = open_input(&args.file)?;
     let setup = Setup::new(&args.format, input.modified)?;
-    let manager = LogManager::new(data_dir);
-    let info = topic_or_create(&manager, &topic)?;
-    let compacted = info.config.cleanup_policy.compacts();
-    let limit = BATCH_BYTES
-        .min((info.config.max_message_bytes as usize).saturating_sub(BATCH_HEADER_BYTES));
+    let mut sink: Box<dyn Sink + '_> = match &args.broker {
+        Some(addr) => Box::new(RemoteSink::open(addr, &topic)?),
+        None => Box::new(LocalSink::open(data_dir, &topic)?),
+    };
+    let compacted = sink.compacted();
+    let limit = BATCH_BYTES.min(sink.max_message_bytes().saturating_sub(BATCH_HEADER_BYTES));
 
     let (tx, rx) = sync_channel::<Batch>(CHANNEL_BATCHES);
     let reader = input.reader;
@@ -93,19 +99,10 @@ pub fn ingest(data_dir: &Path, args: IngestArgs) -> anyhow::Result<Outcome> {
 
     let bar = crate::cmd::progress::file_bar(input.len);
     let started = Instant::now();
-    let maintenance = Maintenance::start(Schedule::default())?;
-    let mut appender = Appender {
-        manager: &manager,
-        info: &info,
-        logs: BTreeMap::new(),
-        malformed: None,
-        maintenance: &maintenance,
-    };
-    let appended = appender.run(&rx, &bar, started);
+    let appended = run(sink.as_mut(), &rx, &bar, started);
     // On an append error the parser must not stay blocked on a full channel.
     drop(rx);
-    let closed = appender.close();
-    drop(maintenance);
+    let closed = sink.close();
     let parsed = parser
         .join()
         .map_err(|_| anyhow::anyhow!("the parser thread panicked"))?;
@@ -120,15 +117,11 @@ pub fn ingest(data_dir: &Path, args: IngestArgs) -> anyhow::Result<Outcome> {
     } else {
         print!("{}", stats.table());
         println!(
-            "appended         {appended} records to {} ({:.0} lines/s)",
-            info.name,
+            "appended         {appended} records to {topic} ({:.0} lines/s)",
             stats.read() as f64 / secs.max(1e-9)
         );
         if malformed > 0 {
-            println!(
-                "kept aside       {malformed} records in {}.malformed",
-                info.name
-            );
+            println!("kept aside       {malformed} records in {topic}.malformed");
         }
     }
     Ok(Outcome::Done)
@@ -251,60 +244,122 @@ fn record_cost(r: &Record) -> usize {
             .sum::<usize>()
 }
 
-/// The appending side: partitions opened on first use.
-struct Appender<'a> {
-    manager: &'a LogManager,
-    info: &'a TopicInfo,
-    logs: BTreeMap<u32, Arc<Log>>,
-    malformed: Option<(TopicInfo, Arc<Log>)>,
-    maintenance: &'a Maintenance,
+/// Where the records go: the data dir, or a broker.
+trait Sink {
+    /// Whether the topic is compacted (keyless lines then go aside).
+    fn compacted(&self) -> bool;
+    /// The topic's `max.message.bytes`.
+    fn max_message_bytes(&self) -> usize;
+    /// Appends records to the topic, each to its key's partition.
+    fn append(&mut self, records: Vec<Record>) -> anyhow::Result<()>;
+    /// Appends records to `<topic>.malformed`.
+    fn append_aside(&mut self, records: Vec<Record>) -> anyhow::Result<()>;
+    /// Makes everything durable and lets go of the topic.
+    fn close(&mut self) -> anyhow::Result<()>;
 }
 
-impl Appender<'_> {
-    /// Appends every batch; returns (records appended, records kept aside).
-    fn run(
-        &mut self,
-        rx: &Receiver<Batch>,
-        bar: &ProgressBar,
-        started: Instant,
-    ) -> anyhow::Result<(u64, u64)> {
-        let (mut appended, mut aside) = (0u64, 0u64);
-        let mut shown = Instant::now();
-        while let Ok(batch) = rx.recv() {
-            appended += batch.records.len() as u64;
-            aside += batch.malformed.len() as u64;
-            self.append(batch.records)?;
-            if !batch.malformed.is_empty() {
-                self.malformed_log()?.append_records(&batch.malformed)?;
-            }
-            if shown.elapsed() >= Duration::from_millis(100) {
-                shown = Instant::now();
-                let secs = started.elapsed().as_secs_f64().max(1e-9);
-                bar.set_message(format!("{:.0} lines/s", batch.lines as f64 / secs));
-            }
-            bar.inc(0);
+/// Appends every batch; returns (records appended, records kept aside).
+fn run(
+    sink: &mut dyn Sink,
+    rx: &Receiver<Batch>,
+    bar: &ProgressBar,
+    started: Instant,
+) -> anyhow::Result<(u64, u64)> {
+    let (mut appended, mut aside) = (0u64, 0u64);
+    let mut shown = Instant::now();
+    while let Ok(batch) = rx.recv() {
+        appended += batch.records.len() as u64;
+        aside += batch.malformed.len() as u64;
+        sink.append(batch.records)?;
+        if !batch.malformed.is_empty() {
+            sink.append_aside(batch.malformed)?;
         }
-        Ok((appended, aside))
+        if shown.elapsed() >= Duration::from_millis(100) {
+            shown = Instant::now();
+            let secs = started.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!("{:.0} lines/s", batch.lines as f64 / secs));
+        }
+        bar.inc(0);
+    }
+    Ok((appended, aside))
+}
+
+/// Records of `partitions` partitions by their key's partition.
+fn by_partition(records: Vec<Record>, partitions: u32) -> BTreeMap<u32, Vec<Record>> {
+    let mut out: BTreeMap<u32, Vec<Record>> = BTreeMap::new();
+    if partitions <= 1 {
+        out.insert(0, records);
+    } else {
+        for r in records {
+            let p = r
+                .key
+                .as_deref()
+                .map_or(0, |k| partition_for_key(k, partitions));
+            out.entry(p).or_default().push(r);
+        }
+    }
+    out
+}
+
+/// The data dir: partitions opened on first use, with a maintenance thread.
+struct LocalSink {
+    manager: LogManager,
+    info: TopicInfo,
+    logs: BTreeMap<u32, Arc<Log>>,
+    malformed: Option<(TopicInfo, Arc<Log>)>,
+    maintenance: Maintenance,
+}
+
+impl LocalSink {
+    fn open(data_dir: &Path, topic: &str) -> anyhow::Result<LocalSink> {
+        let manager = LogManager::new(data_dir);
+        let info = topic_or_create(&manager, topic)?;
+        Ok(LocalSink {
+            manager,
+            info,
+            logs: BTreeMap::new(),
+            malformed: None,
+            maintenance: Maintenance::start(Schedule::default())?,
+        })
+    }
+
+    fn malformed_log(&mut self) -> anyhow::Result<Arc<Log>> {
+        if let Some((_, log)) = &self.malformed {
+            return Ok(Arc::clone(log));
+        }
+        let name = format!("{}.malformed", self.info.name);
+        let info = topic_or_create(&self.manager, &name)?;
+        if info.config.cleanup_policy.compacts() {
+            anyhow::bail!(
+                "topic {name} is compacted: it would merge malformed lines; give it cleanup.policy=delete"
+            );
+        }
+        let log = Arc::new(self.manager.open_partition(&name, 0)?);
+        self.maintenance.add(Arc::clone(&log));
+        self.malformed = Some((info, Arc::clone(&log)));
+        Ok(log)
+    }
+}
+
+impl Sink for LocalSink {
+    fn compacted(&self) -> bool {
+        self.info.config.cleanup_policy.compacts()
+    }
+
+    fn max_message_bytes(&self) -> usize {
+        self.info.config.max_message_bytes as usize
+    }
+
+    fn append_aside(&mut self, records: Vec<Record>) -> anyhow::Result<()> {
+        self.malformed_log()?.append_records(&records)?;
+        Ok(())
     }
 
     fn append(&mut self, records: Vec<Record>) -> anyhow::Result<()> {
         if records.is_empty() {
             return Ok(());
         }
-        let partitions = self.info.partitions;
-        let mut by_partition: BTreeMap<u32, Vec<Record>> = BTreeMap::new();
-        if partitions <= 1 {
-            by_partition.insert(0, records);
-        } else {
-            for r in records {
-                let p = r
-                    .key
-                    .as_deref()
-                    .map_or(0, |k| partition_for_key(k, partitions));
-                by_partition.entry(p).or_default().push(r);
-            }
-        }
-        for (p, records) in by_partition {
+        for (p, records) in by_partition(records, self.info.partitions) {
             let log = match self.logs.get(&p) {
                 Some(log) => Arc::clone(log),
                 None => {
@@ -317,23 +372,6 @@ impl Appender<'_> {
             log.append_records(&records)?;
         }
         Ok(())
-    }
-
-    fn malformed_log(&mut self) -> anyhow::Result<Arc<Log>> {
-        if let Some((_, log)) = &self.malformed {
-            return Ok(Arc::clone(log));
-        }
-        let name = format!("{}.malformed", self.info.name);
-        let info = topic_or_create(self.manager, &name)?;
-        if info.config.cleanup_policy.compacts() {
-            anyhow::bail!(
-                "topic {name} is compacted: it would merge malformed lines; give it cleanup.policy=delete"
-            );
-        }
-        let log = Arc::new(self.manager.open_partition(&name, 0)?);
-        self.maintenance.add(Arc::clone(&log));
-        self.malformed = Some((info, Arc::clone(&log)));
-        Ok(log)
     }
 
     /// Flushes and closes every log opened; the first error is returned.
@@ -353,5 +391,93 @@ impl Appender<'_> {
             }
         }
         result
+    }
+}
+
+/// A running broker (logsync serve or Kafka), through the Kafka protocol:
+/// one Produce (acks=all) per batch, a batch per partition.
+struct RemoteSink {
+    client: crate::client::Client,
+    topic: String,
+    partitions: u32,
+    compacted: bool,
+    max_message_bytes: usize,
+    /// `<topic>.malformed`, once checked or created.
+    aside: Option<String>,
+}
+
+/// The topic's `cleanup.policy` includes `compact`, and its `max.message.bytes`.
+fn remote_config(client: &mut crate::client::Client, topic: &str) -> anyhow::Result<(bool, usize)> {
+    let configs = crate::cmd::remote::describe_configs(client, topic)?;
+    let value = |name: &str| {
+        configs
+            .iter()
+            .find(|c| c.name == name)
+            .and_then(|c| c.value.clone())
+    };
+    let compacted =
+        value("cleanup.policy").is_some_and(|p| p.split(',').any(|x| x.trim() == "compact"));
+    let max = value("max.message.bytes")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1 << 20);
+    Ok((compacted, max))
+}
+
+impl RemoteSink {
+    fn open(addr: &str, topic: &str) -> anyhow::Result<RemoteSink> {
+        let mut client = crate::client::Client::connect(addr)?;
+        let partitions = crate::cmd::remote::partitions(&mut client, topic, true)?;
+        let (compacted, max_message_bytes) = remote_config(&mut client, topic)?;
+        Ok(RemoteSink {
+            client,
+            topic: topic.to_owned(),
+            partitions,
+            compacted,
+            max_message_bytes,
+            aside: None,
+        })
+    }
+}
+
+impl Sink for RemoteSink {
+    fn compacted(&self) -> bool {
+        self.compacted
+    }
+
+    fn max_message_bytes(&self) -> usize {
+        self.max_message_bytes
+    }
+
+    fn append(&mut self, records: Vec<Record>) -> anyhow::Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let batches = by_partition(records, self.partitions);
+        crate::cmd::remote::produce(&mut self.client, &self.topic, batches)?;
+        Ok(())
+    }
+
+    fn append_aside(&mut self, records: Vec<Record>) -> anyhow::Result<()> {
+        let name = match &self.aside {
+            Some(name) => name.clone(),
+            None => {
+                let name = format!("{}.malformed", self.topic);
+                crate::cmd::remote::partitions(&mut self.client, &name, true)?;
+                if remote_config(&mut self.client, &name)?.0 {
+                    anyhow::bail!(
+                        "topic {name} is compacted: it would merge malformed lines; give it cleanup.policy=delete"
+                    );
+                }
+                self.aside = Some(name.clone());
+                name
+            }
+        };
+        crate::cmd::remote::produce(&mut self.client, &name, BTreeMap::from([(0, records)]))?;
+        Ok(())
+    }
+
+    /// Every Produce was acknowledged with acks=all: nothing is pending.
+    fn close(&mut self) -> anyhow::Result<()> {
+        Ok(())
     }
 }
