@@ -1611,7 +1611,8 @@ fn compact_and_retention_through_a_broker_use_its_admin_endpoint() {
 /// `logsync ingest --broker`: the pipeline produces to a running server; an
 /// HDFS log with two bad lines into a topic compacted by event time leaves,
 /// after `compact --broker`, one record per block, and the bad lines in
-/// `<topic>.malformed` with their line number and reason.
+/// `<topic>.malformed` with their line number and reason; `stats --broker`
+/// reads the statistics back from the topics.
 #[test]
 fn ingest_through_a_broker_keys_records_and_keeps_malformed_lines() {
     let (tmp, data) = scratch();
@@ -1655,6 +1656,11 @@ fn ingest_through_a_broker_keys_records_and_keeps_malformed_lines() {
     assert!(
         out.contains("kept aside       2 records in blocks.malformed"),
         "{out}"
+    );
+    let stats = cli_ok(&["stats", "blocks", "--broker", &addr, "--json"], b"");
+    assert!(
+        stats.starts_with("{\"lines_read\":2002,\"parsed\":2000,\"malformed\":2,"),
+        "{stats}"
     );
     cli_ok(&["compact", "blocks", "--broker", &addr], b"");
     let keys = cli_ok(&["consume", "blocks", "--broker", &addr, "-f", "%k\n"], b"");

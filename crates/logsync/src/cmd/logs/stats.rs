@@ -23,11 +23,17 @@ pub struct StatsArgs {
     /// One JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Read TOPIC from a running broker (logsync serve or Kafka) through the
+    /// Kafka protocol instead of the data dir.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub broker: Option<String>,
 }
 
 /// Runs `logsync stats`.
 pub fn stats(data_dir: &Path, args: StatsArgs) -> anyhow::Result<Outcome> {
-    let stats = if args.file == Path::new("-") || args.file.exists() {
+    let stats = if let Some(addr) = &args.broker {
+        of_remote_topic(addr, &args.file.to_string_lossy())?
+    } else if args.file == Path::new("-") || args.file.exists() {
         of_file(&args)?
     } else {
         of_topic(data_dir, &args.file)?
@@ -65,28 +71,95 @@ fn of_topic(data_dir: &Path, name: &Path) -> anyhow::Result<Stats> {
         }
         Err(e) => return Err(e.into()),
     };
-    let mut stats = Stats::default();
-    let mut foreign = 0u64;
-    each_record(&manager, &info.name, info.partitions, |value| {
-        if !stats.add_json_record(value) {
-            foreign += 1;
-            stats.add_malformed(false);
-        }
-    })?;
-    if foreign > 0 {
-        eprintln!(
-            "note: {foreign} records of {topic} were not written by logsync ingest (counted as malformed)"
-        );
-    }
+    let mut acc = TopicStats::default();
+    each_record(&manager, &info.name, info.partitions, |v| acc.record(v))?;
     let aside = format!("{}.malformed", info.name);
     match manager.topic(&aside) {
-        Ok(a) => each_record(&manager, &a.name, a.partitions, |_| {
-            stats.add_malformed(false)
-        })?,
+        Ok(a) => each_record(&manager, &a.name, a.partitions, |_| acc.aside())?,
         Err(Error::UnknownTopic(_)) => {}
         Err(e) => return Err(e.into()),
     }
-    Ok(stats)
+    Ok(acc.finish(&topic))
+}
+
+/// [`of_topic`] through the Kafka protocol.
+fn of_remote_topic(addr: &str, topic: &str) -> anyhow::Result<Stats> {
+    let mut client = crate::client::Client::connect(addr)?;
+    let mut acc = TopicStats::default();
+    each_remote_record(&mut client, topic, |v| acc.record(v))?;
+    let aside = format!("{topic}.malformed");
+    if crate::cmd::remote::list_topics(&mut client)?
+        .iter()
+        .any(|(name, _)| *name == aside)
+    {
+        each_remote_record(&mut client, &aside, |_| acc.aside())?;
+    }
+    Ok(acc.finish(topic))
+}
+
+/// Statistics of a topic's records as they are read.
+#[derive(Default)]
+struct TopicStats {
+    stats: Stats,
+    foreign: u64,
+}
+
+impl TopicStats {
+    /// A record of the topic: an ingested JSON record, or foreign (malformed).
+    fn record(&mut self, value: &[u8]) {
+        if !self.stats.add_json_record(value) {
+            self.foreign += 1;
+            self.stats.add_malformed(false);
+        }
+    }
+
+    /// A record of `<topic>.malformed`.
+    fn aside(&mut self) {
+        self.stats.add_malformed(false);
+    }
+
+    fn finish(self, topic: &str) -> Stats {
+        if self.foreign > 0 {
+            eprintln!(
+                "note: {} records of {topic} were not written by logsync ingest (counted as malformed)",
+                self.foreign
+            );
+        }
+        self.stats
+    }
+}
+
+/// Every record of `topic` on a broker, partition by partition, from the
+/// log start offset to the high watermark as it stood when the partition's
+/// read began.
+fn each_remote_record(
+    client: &mut crate::client::Client,
+    topic: &str,
+    mut f: impl FnMut(&[u8]),
+) -> anyhow::Result<()> {
+    use crate::cmd::remote;
+    let partitions = remote::partitions(client, topic, false)?;
+    for p in 0..partitions {
+        let mut at = remote::list_offset(client, topic, p, -2)?;
+        let end = remote::list_offset(client, topic, p, -1)?;
+        while at < end {
+            let fetched =
+                remote::fetch(client, topic, p, at, std::time::Duration::from_millis(100))
+                    .with_context(|| format!("reading {topic} partition {p}"))?;
+            for r in fetched
+                .records
+                .iter()
+                .take_while(|r| (r.offset.0 as i64) < end)
+            {
+                f(r.value.as_deref().unwrap_or_default());
+            }
+            if fetched.next <= at {
+                break;
+            }
+            at = fetched.next;
+        }
+    }
+    Ok(())
 }
 
 fn each_record(
