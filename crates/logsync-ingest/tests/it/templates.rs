@@ -16,13 +16,10 @@
 //! Every message must match exactly one template, and every template at
 //! least one message: the ground truth is complete and unambiguous.
 
-#[path = "templates/loghub.rs"]
-mod loghub;
-
 use std::collections::HashMap;
 use std::time::Instant;
 
-use loghub::{SYSTEMS, System};
+use crate::loghub::{SYSTEMS, System};
 use logsync_ingest::template::{Miner, MinerConfig};
 use regex::{Regex, RegexSet};
 
