@@ -56,12 +56,21 @@ def main():
             c.commit(message=m, asynchronous=False)
 
     threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(consumers)]
+    start = time.time()
+
+    def phase(what):
+        # On stderr, so that a run the test has to kill shows where it stopped.
+        sys.stderr.write("%.2fs %s\n" % (time.time() - start, what))
+        sys.stderr.flush()
+
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    for c in consumers:
+    phase("consumed %d" % state["count"])
+    for i, c in enumerate(consumers):
         c.close()
+        phase("consumer %d closed" % i)
     sys.stdout.write("".join(line + "\n" for line in out))
 
 
