@@ -138,14 +138,20 @@ impl Miner {
             config.max_children,
             config.similarity_threshold,
         );
-        Ok(Self {
+        Ok(Self::from_parts(config, masker, tree))
+    }
+
+    /// A miner over an existing tree (new, or restored from a saved state),
+    /// with empty work buffers.
+    fn from_parts(config: MinerConfig, masker: Masker, tree: Tree) -> Self {
+        Self {
             config,
             masker,
             tree,
             masked: String::new(),
             scratch: String::new(),
             spans: Vec::new(),
-        })
+        }
     }
 
     /// The settings this miner runs with.

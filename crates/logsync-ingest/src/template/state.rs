@@ -313,14 +313,7 @@ fn decode(body: &str) -> Result<Miner, TemplateError> {
     if !r.rest.is_empty() {
         return Err(r.err("unexpected data after \"end\""));
     }
-    Ok(Miner {
-        config,
-        masker,
-        tree,
-        masked: String::new(),
-        scratch: String::new(),
-        spans: Vec::new(),
-    })
+    Ok(Miner::from_parts(config, masker, tree))
 }
 
 /// CRC-32C (Castagnoli), the checksum Kafka's record batches use.
