@@ -191,8 +191,13 @@ pub fn write_atomic(fs: &dyn FileSystem, path: &Path, contents: &[u8]) -> io::Re
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     let file = fs.open(&tmp, OpenMode::CreateTruncate)?;
-    write_all_at(file.as_ref(), contents, 0)?;
-    file.sync_data()?;
+    if let Err(e) = write_all_at(file.as_ref(), contents, 0).and_then(|()| file.sync_data()) {
+        // Leave no half-written file taking room (on a full disk it is
+        // what stands between a retry and success); open removes it too.
+        drop(file);
+        let _ = fs.remove_file(&tmp);
+        return Err(e);
+    }
     drop(file);
     fs.rename(&tmp, path)?;
     if let Some(dir) = path.parent() {

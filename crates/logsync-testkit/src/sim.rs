@@ -16,6 +16,17 @@ struct Inode {
     data: Vec<u8>,
     /// What survives a crash (as of the last fdatasync).
     synced: Vec<u8>,
+    /// Bytes below this hold blocks and count against the capacity. A file
+    /// extended by `set_len` is sparse past it until written, as on ext4,
+    /// XFS or tmpfs (so preallocating an index costs nothing, writing its
+    /// entries does).
+    allocated: usize,
+}
+
+impl Inode {
+    fn used(&self) -> u64 {
+        self.allocated.min(self.data.len()) as u64
+    }
 }
 
 type InodeRef = Arc<Mutex<Inode>>;
@@ -117,7 +128,11 @@ impl SimFs {
                 continue;
             }
             let mut node = inode.lock().unwrap_or_else(PoisonError::into_inner);
-            let Inode { data, synced } = &mut *node;
+            let Inode {
+                data,
+                synced,
+                allocated,
+            } = &mut *node;
             let mut kept = synced.clone();
             if data.len() > synced.len() && data.get(..synced.len()) == Some(synced.as_slice()) {
                 let extra = data.len() - synced.len();
@@ -131,6 +146,7 @@ impl SimFs {
                         .unwrap_or_default(),
                 );
             }
+            *allocated = (*allocated).min(kept.len());
             *data = kept.clone();
             *synced = kept;
         }
@@ -169,6 +185,7 @@ impl SimFs {
             let mut n = inode.lock().unwrap_or_else(PoisonError::into_inner);
             n.data = bytes.to_vec();
             n.synced = bytes.to_vec();
+            n.allocated = bytes.len();
         }
     }
 
@@ -183,7 +200,7 @@ impl SimFs {
         st.names
             .values()
             .filter(|i| seen.insert(Arc::as_ptr(i) as usize))
-            .map(|i| i.lock().unwrap_or_else(PoisonError::into_inner).data.len() as u64)
+            .map(|i| i.lock().unwrap_or_else(PoisonError::into_inner).used())
             .sum()
     }
 }
@@ -254,10 +271,10 @@ impl FsFile for SimFile {
                 node = self.inode.lock().unwrap_or_else(PoisonError::into_inner);
                 u
             };
-            let growth = (pos + n).saturating_sub(node.data.len()) as u64;
+            let growth = (pos + n).saturating_sub(node.allocated) as u64;
             if used + growth > cap {
                 let room = cap.saturating_sub(used) as usize;
-                let allowed = (node.data.len() + room).saturating_sub(pos).min(n);
+                let allowed = (node.allocated + room).saturating_sub(pos).min(n);
                 if allowed == 0 {
                     return Err(io::Error::from(io::ErrorKind::StorageFull));
                 }
@@ -267,6 +284,7 @@ impl FsFile for SimFile {
         if node.data.len() < pos + n {
             node.data.resize(pos + n, 0);
         }
+        node.allocated = node.allocated.max(pos + n);
         node.data
             .get_mut(pos..pos + n)
             .unwrap_or_default()
@@ -289,15 +307,9 @@ impl FsFile for SimFile {
         tick(&mut st, self.generation)?;
         let len = usize::try_from(len).map_err(|_| eio("length"))?;
         let mut node = self.inode.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(cap) = st.faults.capacity_bytes {
-            let growth = len.saturating_sub(node.data.len()) as u64;
-            drop(node);
-            if SimFs::used_bytes(&st) + growth > cap {
-                return Err(io::Error::from(io::ErrorKind::StorageFull));
-            }
-            node = self.inode.lock().unwrap_or_else(PoisonError::into_inner);
-        }
+        // Growing leaves a hole (no room needed); shrinking frees blocks.
         node.data.resize(len, 0);
+        node.allocated = node.allocated.min(len);
         Ok(())
     }
 
@@ -345,10 +357,10 @@ impl FileSystem for SimFs {
             }
             (OpenMode::CreateTruncate, Some(i)) => {
                 tick(&mut st, generation)?;
-                i.lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .data
-                    .clear();
+                let mut node = i.lock().unwrap_or_else(PoisonError::into_inner);
+                node.data.clear();
+                node.allocated = 0;
+                drop(node);
                 i
             }
             (OpenMode::CreateOrOpen | OpenMode::CreateTruncate, None) => {

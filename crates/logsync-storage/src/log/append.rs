@@ -209,14 +209,26 @@ impl Log {
         buf: &[u8],
         headers: &[BatchHeader],
     ) -> Result<(AppendInfo, u64, u64)> {
-        match self.write_locked(w, buf, headers) {
+        self.or_free_space(w, "append", |log, w| log.write_locked(w, buf, headers))
+    }
+
+    /// Runs `op` under the writer lock; if it meets a full disk and the
+    /// cleanup policy deletes, applies retention at once (files removed
+    /// now, not later) and, if that freed anything, runs `op` once more.
+    pub(super) fn or_free_space<T>(
+        &self,
+        w: &mut Writer,
+        what: &str,
+        mut op: impl FnMut(&Self, &mut Writer) -> Result<T>,
+    ) -> Result<T> {
+        match op(self, w) {
             Err(full @ Error::DiskFull { .. }) if self.config.load().cleanup_policy.deletes() => {
                 let freed = self.retention_locked(w, super::now_ms(), true)?;
-                tracing::warn!(dir = %self.dir.display(), segments = freed.segments_deleted, bytes = freed.bytes_deleted, "disk full on append; applied retention");
+                tracing::warn!(dir = %self.dir.display(), segments = freed.segments_deleted, bytes = freed.bytes_deleted, "disk full on {what}; applied retention");
                 if freed.segments_deleted == 0 {
                     return Err(full);
                 }
-                self.write_locked(w, buf, headers)
+                op(self, w)
             }
             other => other,
         }

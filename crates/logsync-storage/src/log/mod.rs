@@ -378,29 +378,63 @@ impl Log {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        let result = (|| {
-            if self.poisoned.load(Ordering::Acquire) {
-                return Err(Error::Poisoned {
-                    path: self.dir.clone(),
-                });
-            }
-            let active = self.active()?;
-            let final_time = w.builder.time_entry(active.last_time_entry());
-            active.seal(final_time)?;
-            let end = self.log_end.load(Ordering::Acquire);
-            // Sealing synced everything: appenders still waiting return Ok.
-            self.mark_synced(end, None);
-            w.checkpoint.recovery_point = end;
-            w.checkpoint.recovery_segment = active.base_offset();
-            w.checkpoint.recovery_position = active.size();
-            self.write_checkpoint(&w.checkpoint)?;
-            let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
-            crate::fs::write_atomic(self.fs.as_ref(), &marker, b"")
-                .map_err(|e| Error::io("write", &marker, e))
-        })();
+        // The last index entry and the checkpoint need a little room: on a
+        // full disk, retention (if the policy deletes) makes it, as for an
+        // append. Once sealed, everything is synced: a checkpoint that still
+        // cannot be written only costs the next open a re-validation.
+        let result = self
+            .or_free_space(&mut w, "close", Self::seal_for_close)
+            .and_then(
+                |()| match self.or_free_space(&mut w, "close", Self::write_close_files) {
+                    Err(e @ Error::DiskFull { .. }) => {
+                        tracing::warn!(dir = %self.dir.display(), error = %e, "disk full: closed without a new checkpoint and clean-shutdown marker; the next open re-validates the tail");
+                        Ok(())
+                    }
+                    other => other,
+                },
+            );
         guard(&self.lock_file).take();
         self.synced.notify_all();
         result
+    }
+
+    /// The first half of [`Log::close`], under the writer lock: seal the
+    /// active segment (its last time-index entry, fsync, index files
+    /// trimmed). Safe to repeat after a failure part way.
+    fn seal_for_close(&self, w: &mut Writer) -> Result<()> {
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(Error::Poisoned {
+                path: self.dir.clone(),
+            });
+        }
+        let active = self.active()?;
+        let final_time = w.builder.time_entry(active.last_time_entry());
+        match active.seal(final_time) {
+            // The entry only shortens lookups by time (loading the indexes
+            // scans on from the last offset entry, where the greatest
+            // timestamp is found either way): seal without it.
+            Err(e @ Error::DiskFull { .. }) if final_time.is_some() => {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "disk full: sealing without the last time-index entry");
+                active.seal(None)?;
+            }
+            other => other?,
+        }
+        let end = self.log_end.load(Ordering::Acquire);
+        // Sealing synced everything: appenders still waiting return Ok.
+        self.mark_synced(end, None);
+        w.checkpoint.recovery_point = end;
+        w.checkpoint.recovery_segment = active.base_offset();
+        w.checkpoint.recovery_position = active.size();
+        Ok(())
+    }
+
+    /// The second half of [`Log::close`]: the checkpoint, then the
+    /// clean-shutdown marker.
+    fn write_close_files(&self, w: &mut Writer) -> Result<()> {
+        self.write_checkpoint(&w.checkpoint)?;
+        let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
+        crate::fs::write_atomic(self.fs.as_ref(), &marker, b"")
+            .map_err(|e| Error::io("write", &marker, e))
     }
 
     /// Seals the active segment (if it holds anything) and starts a new one,

@@ -204,7 +204,16 @@ pub(super) fn open(dir: &Path, config: LogConfig, fs: Arc<dyn FileSystem>) -> Re
         lock_file: Mutex::new(Some(lock_file)),
         config: ArcSwap::from_pointee(config),
     };
-    log.write_checkpoint(&checkpoint)?;
+    match log.write_checkpoint(&checkpoint) {
+        // A full disk must not keep anyone from reading what is there. The
+        // checkpoint on disk is older but still true (its recovery point was
+        // synced, its log start is at most this one); the next flush or
+        // close writes the new one.
+        Err(e @ Error::DiskFull { .. }) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "disk full: checkpoint not updated at open");
+        }
+        other => other?,
+    }
     Ok(log)
 }
 

@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 
 use super::{Log, Writer, guard};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::offset::{Offset, TimestampMs};
 
 /// What one retention run deleted.
@@ -125,8 +125,17 @@ impl Log {
         let new_start = first_kept
             .base_offset()
             .max(self.log_start.load(Ordering::Acquire));
+        let first_kept_base = first_kept.base_offset();
+        drop(segments);
+        let mut checkpoint_owed = false;
         let gone = if now_delete {
-            self.delete_prefix_locked(w, new_start)?
+            match self.delete_prefix_locked(w, new_start) {
+                Err(Error::DiskFull { .. }) if new_start == first_kept_base => {
+                    checkpoint_owed = true;
+                    self.retire_prefix_before_checkpoint(w, new_start)?
+                }
+                other => other?,
+            }
         } else {
             let gone = self.unlink_prefix_locked(w, new_start)?;
             guard(&self.pending_deletes).extend(gone.iter().cloned());
@@ -137,6 +146,15 @@ impl Log {
         report.log_start_offset = Offset(new_start);
         if !gone.is_empty() {
             tracing::info!(dir = %self.dir.display(), segments = gone.len(), bytes = report.bytes_deleted, log_start = new_start, "retention deleted segments");
+        }
+        if checkpoint_owed {
+            // Dropping the last handles removes the files (unless a reader
+            // still has one): now there is room for the checkpoint. If there
+            // still is not, the next checkpoint written carries the new start.
+            drop(gone);
+            if let Err(e) = self.write_checkpoint(&w.checkpoint) {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "checkpoint after retention on a full disk not written");
+            }
         }
         Ok(report)
     }

@@ -62,6 +62,12 @@ impl Log {
         w.checkpoint.log_start_offset = new_start;
         self.write_checkpoint(&w.checkpoint)?;
         self.log_start.store(new_start, Ordering::Release);
+        Ok(self.take_out_below(new_start))
+    }
+
+    /// Takes every segment wholly below `new_start` out of the segment list
+    /// (never the last one) and returns them.
+    fn take_out_below(&self, new_start: u64) -> Vec<Arc<Segment>> {
         let segments = self.snapshot();
         let keep_from = segments
             .iter()
@@ -75,7 +81,26 @@ impl Log {
         if !gone.is_empty() {
             self.segments.store(Arc::new(kept.to_vec()));
         }
-        Ok(gone.to_vec())
+        gone.to_vec()
+    }
+
+    /// Retention on a disk too full to write even the checkpoint: the
+    /// segments below `new_start`, which must be a segment's base offset,
+    /// are retired first (renamed, oldest first, and the directory synced)
+    /// and the new log start is made durable by the caller once their
+    /// files are gone. A crash before that leaves a log starting at its
+    /// first remaining segment: at worst some of what retention deleted is
+    /// still there, never a record below a log start made durable before.
+    pub(super) fn retire_prefix_before_checkpoint(
+        &self,
+        w: &mut Writer,
+        new_start: u64,
+    ) -> Result<Vec<Arc<Segment>>> {
+        w.checkpoint.log_start_offset = new_start;
+        self.log_start.store(new_start, Ordering::Release);
+        let gone = self.take_out_below(new_start);
+        self.retire(&gone)?;
+        Ok(gone)
     }
 
     /// The second half: renames the segments' files to `*.deleted` (removed

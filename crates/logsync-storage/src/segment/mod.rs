@@ -391,7 +391,29 @@ impl Segment {
         Ok(idx)
     }
 
+    /// Writes a sealed segment's index files anew (each atomically). On a
+    /// full disk the old files are removed instead, which frees room: a
+    /// sealed segment without index files has them rebuilt when it is next
+    /// loaded, and until then the entries in memory serve.
     fn write_index_files(&self, idx: &Indexes) -> Result<()> {
+        match self.write_index_files_now(idx) {
+            Err(e @ Error::DiskFull { .. }) => {
+                tracing::warn!(segment = %self.path(FileKind::Log).display(), error = %e, "disk full: index files removed, to be rebuilt at the next load");
+                for kind in [FileKind::Index, FileKind::TimeIndex] {
+                    let path = self.path(kind);
+                    if self.fs.exists(&path) {
+                        self.fs
+                            .remove_file(&path)
+                            .map_err(|e| Error::io("remove", &path, e))?;
+                    }
+                }
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn write_index_files_now(&self, idx: &Indexes) -> Result<()> {
         if self.deleted.load(Ordering::Acquire) {
             // Its names may already belong to a segment that replaced it.
             return Ok(());
@@ -419,13 +441,59 @@ impl Segment {
     /// I/O errors writing the index files.
     pub fn install_recovered(
         &self,
-        idx: Indexes,
+        mut idx: Indexes,
         next_offset: u64,
         max: (i64, u64),
         index_bytes: u32,
     ) -> Result<()> {
-        let files = Self::create_index_files(&self.fs, &self.dir, self.base_offset, index_bytes)?;
-        self.write_entries(&files, &idx)?;
+        // The files are rewritten in place, not truncated first: the entries
+        // mostly are what they hold, so their blocks are reused and a full
+        // disk does not stop an open (a reader's included).
+        let open = |kind: FileKind| -> Result<Arc<dyn FsFile>> {
+            let path = self.path(kind);
+            self.fs
+                .open(&path, OpenMode::CreateOrOpen)
+                .map_err(|e| Error::io("open", &path, e))
+        };
+        let files = IndexFiles {
+            offsets: open(FileKind::Index)?,
+            times: open(FileKind::TimeIndex)?,
+        };
+        match self.write_entries(&files, &idx) {
+            Err(Error::DiskFull { .. }) => {
+                // No room for entries the files did not hold: keep as many
+                // as they did. A prefix of a sparse index is a valid index
+                // (lookups scan a little further).
+                let held = self.raw_index_entries();
+                idx.offsets.truncate(held.offsets.len());
+                idx.times.truncate(held.times.len());
+                tracing::warn!(segment = %self.path(FileKind::Log).display(), offsets = idx.offsets.len(), times = idx.times.len(), "disk full: index entries beyond what the files held left out");
+                self.write_entries(&files, &idx)?;
+            }
+            other => other?,
+        }
+        // Zeros after the entries (a hole up to the preallocated size), so
+        // nothing stale past them reads as an entry.
+        for (file, kind, len, entry) in [
+            (
+                &files.offsets,
+                FileKind::Index,
+                idx.offsets.len(),
+                OFFSET_ENTRY_BYTES,
+            ),
+            (
+                &files.times,
+                FileKind::TimeIndex,
+                idx.times.len(),
+                TIME_ENTRY_BYTES,
+            ),
+        ] {
+            let used = (len * entry) as u64;
+            let prealloc = u64::from(index_bytes) / entry as u64 * entry as u64;
+            file.set_len(used)
+                .and_then(|()| file.set_len(prealloc.max(used)))
+                .map_err(|e| Error::io("preallocate", self.path(kind), e))?;
+        }
         self.set_meta_max(next_offset, max);
         *self.indexes.write().unwrap_or_else(PoisonError::into_inner) = Some(idx);
         *lock(&self.index_files) = Some(files);

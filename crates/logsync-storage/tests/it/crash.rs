@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use logsync_storage::fs::FileSystem;
-use logsync_storage::{Error, Log, LogConfig, Offset, Record};
+use logsync_storage::{Error, Log, LogConfig, Offset, Record, TimestampMs};
 use logsync_testkit::{Faults, SimFs};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -225,4 +225,177 @@ fn disk_full_leaves_nothing_half_written_and_recovers_when_space_returns() {
     log.close().expect("close");
     let log = Log::open_with(dir, config, dynfs).expect("reopen");
     assert_eq!(log.log_end_offset(), Offset(2));
+}
+
+#[test]
+fn a_full_disk_at_close_applies_retention_and_closes_cleanly() {
+    let fs = Arc::new(SimFs::new(3));
+    let dynfs: Arc<dyn FileSystem> = fs.clone();
+    let dir = Path::new("/sim/p-0");
+    let config = LogConfig {
+        retention_bytes: Some(4096),
+        ..config()
+    };
+    let log = Log::open_with(dir, config.clone(), Arc::clone(&dynfs)).expect("open");
+    for step in 0..200 {
+        log.append_records(&[rec(step)]).expect("append");
+    }
+    let segments = |fs: &SimFs| {
+        fs.paths()
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .count()
+    };
+    let before = segments(&fs);
+    assert!(before > 3, "{before} segments");
+    // Not a byte left, even after the close trims the active segment's
+    // preallocated index files: the checkpoint and the marker cannot be
+    // written.
+    fs.set_faults(Faults {
+        capacity_bytes: Some(fs.bytes_held() - 2 * u64::from(config.segment_index_bytes)),
+        ..Faults::default()
+    });
+    log.close().expect("retention made room for the close");
+    assert!(segments(&fs) < before, "old segments deleted");
+    assert!(
+        fs.paths()
+            .iter()
+            .any(|p| p.ends_with(logsync_storage::log::CLEAN_SHUTDOWN_FILE)),
+        "clean-shutdown marker written"
+    );
+    fs.set_faults(Faults::default());
+    let log = Log::open_with(dir, config, dynfs).expect("reopen");
+    assert_eq!(log.log_end_offset(), Offset(200));
+    assert!(log.log_start_offset() > Offset(0));
+}
+
+#[test]
+fn a_full_disk_at_close_without_retention_only_costs_the_next_open_a_recovery() {
+    let fs = Arc::new(SimFs::new(4));
+    let dynfs: Arc<dyn FileSystem> = fs.clone();
+    let dir = Path::new("/sim/p-0");
+    // Keep everything: retention may not delete anything to make room.
+    let config = LogConfig {
+        retention_ms: None,
+        retention_bytes: None,
+        ..config()
+    };
+    let log = Log::open_with(dir, config.clone(), Arc::clone(&dynfs)).expect("open");
+    for step in 0..50 {
+        log.append_records(&[rec(step)]).expect("append");
+    }
+    fs.set_faults(Faults {
+        capacity_bytes: Some(fs.bytes_held() - 2 * u64::from(config.segment_index_bytes)),
+        ..Faults::default()
+    });
+    // Sealed and synced; only the checkpoint and the marker are missing.
+    log.close().expect("closed without a checkpoint");
+    assert!(
+        !fs.paths()
+            .iter()
+            .any(|p| p.ends_with(logsync_storage::log::CLEAN_SHUTDOWN_FILE)),
+        "no clean-shutdown marker"
+    );
+    // Reading works on the full disk: open cannot write its checkpoint.
+    let log = Log::open_with(dir, config.clone(), Arc::clone(&dynfs)).expect("open on a full disk");
+    let read = log.records(Offset(0), 100).expect("read").count();
+    assert_eq!(read, 50);
+    log.close().expect("close again");
+    fs.set_faults(Faults::default());
+    let log = Log::open_with(dir, config, dynfs).expect("reopen recovers");
+    assert_eq!(log.log_end_offset(), Offset(50));
+    assert_eq!(log.log_start_offset(), Offset(0));
+    // The last time-index entry may be missing: lookups by time still land.
+    for step in [0, 31, 48, 49] {
+        assert_eq!(
+            log.offset_for_timestamp(TimestampMs(step)).expect("lookup"),
+            Some(Offset(step as u64))
+        );
+    }
+    assert_eq!(
+        log.offset_for_timestamp(TimestampMs(50)).expect("lookup"),
+        None
+    );
+}
+
+#[test]
+fn an_append_on_a_disk_too_full_for_the_checkpoint_still_makes_room() {
+    let fs = Arc::new(SimFs::new(5));
+    let dynfs: Arc<dyn FileSystem> = fs.clone();
+    let dir = Path::new("/sim/p-0");
+    let config = LogConfig {
+        retention_bytes: Some(4096),
+        ..config()
+    };
+    let log = Log::open_with(dir, config.clone(), Arc::clone(&dynfs)).expect("open");
+    for step in 0..200 {
+        log.append_records(&[rec(step)]).expect("append");
+    }
+    // Not a byte left: the new log start cannot be checkpointed before the
+    // old segments go, so they go first.
+    fs.set_faults(Faults {
+        capacity_bytes: Some(fs.bytes_held()),
+        ..Faults::default()
+    });
+    let info = log
+        .append_records(&[rec(200)])
+        .expect("retention made room");
+    assert_eq!(info.base_offset, Offset(200));
+    let start = log.log_start_offset();
+    assert!(start > Offset(0));
+    log.close().expect("close");
+    fs.set_faults(Faults::default());
+    let log = Log::open_with(dir, config, dynfs).expect("reopen");
+    assert_eq!(
+        log.log_start_offset(),
+        start,
+        "the new start was made durable"
+    );
+    assert_eq!(log.log_end_offset(), Offset(201));
+}
+
+#[test]
+fn recovery_on_a_full_disk_still_opens_and_reads() {
+    let fs = Arc::new(SimFs::new(6));
+    let dynfs: Arc<dyn FileSystem> = fs.clone();
+    let dir = Path::new("/sim/p-0");
+    let config = LogConfig {
+        retention_ms: None,
+        ..config()
+    };
+    let log = Log::open_with(dir, config.clone(), Arc::clone(&dynfs)).expect("open");
+    for step in 0..120 {
+        log.append_records(&[rec(step)]).expect("append");
+    }
+    // Every append was synced; a damaged checkpoint sends every segment
+    // through re-validation after the crash, which rewrites index files.
+    fs.crash();
+    drop(log);
+    fs.reboot();
+    fs.write_file(&dir.join("partition.checkpoint"), b"damaged");
+    fs.set_faults(Faults {
+        capacity_bytes: Some(fs.bytes_held()),
+        ..Faults::default()
+    });
+    let log = Log::open_with(dir, config.clone(), Arc::clone(&dynfs)).expect("open on a full disk");
+    assert_eq!(log.log_end_offset(), Offset(120));
+    let values: Vec<Vec<u8>> = log
+        .records(Offset(0), 200)
+        .expect("read")
+        .map(|r| r.expect("record").value.expect("value").to_vec())
+        .collect();
+    assert_eq!(values.len(), 120);
+    assert_eq!(values[77], value_for(77));
+    assert_eq!(
+        log.offset_for_timestamp(TimestampMs(90)).expect("lookup"),
+        Some(Offset(90))
+    );
+    log.close().expect("close");
+    fs.set_faults(Faults::default());
+    let log = Log::open_with(dir, config, dynfs).expect("reopen with room");
+    assert_eq!(log.log_end_offset(), Offset(120));
+    assert_eq!(
+        log.offset_for_timestamp(TimestampMs(33)).expect("lookup"),
+        Some(Offset(33))
+    );
 }
