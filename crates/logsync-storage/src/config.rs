@@ -84,6 +84,12 @@ pub struct LogConfig {
     pub segment_index_bytes: u32,
     /// `index.interval.bytes`: bytes of log between index entries. Default 4096.
     pub index_interval_bytes: u32,
+    /// `segment.zero.ahead.bytes` (logsync's own): with `flush.policy`
+    /// `every-batch`, the active segment's file is zero-filled this far
+    /// ahead of its data, so that an fdatasync need not commit a change of
+    /// the file's size (see `Segment::zero_ahead`); 0 turns it off.
+    /// Default 1 MiB.
+    pub zero_ahead_bytes: u32,
     /// `max.message.bytes`: largest batch accepted. Default 1048588.
     pub max_message_bytes: u32,
     /// `flush.policy` (`every-batch`, `interval`, `never`) with `flush.ms` for
@@ -126,6 +132,7 @@ impl Default for LogConfig {
             segment_ms: 7 * 24 * 3600 * 1000,
             segment_index_bytes: 10 << 20,
             index_interval_bytes: 4096,
+            zero_ahead_bytes: 1 << 20,
             max_message_bytes: 1_048_588,
             fsync: FsyncPolicy::EveryBatch,
             max_decompressed_bytes: 64 << 20,
@@ -148,6 +155,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "segment.ms",
     "segment.index.bytes",
     "index.interval.bytes",
+    "segment.zero.ahead.bytes",
     "max.message.bytes",
     "flush.policy",
     "flush.ms",
@@ -211,6 +219,7 @@ impl LogConfig {
             "segment.ms" => self.segment_ms = number(key, value)?,
             "segment.index.bytes" => self.segment_index_bytes = number(key, value)?,
             "index.interval.bytes" => self.index_interval_bytes = number(key, value)?,
+            "segment.zero.ahead.bytes" => self.zero_ahead_bytes = number(key, value)?,
             "max.message.bytes" => self.max_message_bytes = number(key, value)?,
             "max.decompressed.bytes" => self.max_decompressed_bytes = number(key, value)?,
             "flush.policy" => {
@@ -364,6 +373,10 @@ impl LogConfig {
             (
                 "index.interval.bytes",
                 self.index_interval_bytes.to_string(),
+            ),
+            (
+                "segment.zero.ahead.bytes",
+                self.zero_ahead_bytes.to_string(),
             ),
             ("max.message.bytes", self.max_message_bytes.to_string()),
             (

@@ -269,12 +269,20 @@ impl Log {
             w.entries.push(e);
             pos += h.total_size();
         }
+        let c = self.config.load();
+        if c.fsync == FsyncPolicy::EveryBatch && c.zero_ahead_bytes > 0 {
+            active.zero_ahead(
+                start + buf.len() as u64,
+                u64::from(c.zero_ahead_bytes),
+                u64::from(c.segment_bytes),
+            );
+        }
         if let Err(e) = active.write_batches(buf, start, &w.entries) {
             w.builder = saved;
             // Cut the partial write back so nothing half-written is ever
             // visible; if even that fails the file state is unknown.
-            if let Err(cut) = active.log_file().set_len(start) {
-                return Err(self.poison(Error::io("truncate", active.path(FileKind::Log), cut)));
+            if let Err(cut) = active.cut_file(start) {
+                return Err(self.poison(cut));
             }
             return Err(e);
         }

@@ -190,6 +190,8 @@ fn disk_full_leaves_nothing_half_written_and_recovers_when_space_returns() {
     let dynfs: Arc<dyn FileSystem> = fs.clone();
     let dir = Path::new("/sim/p-0");
     let config = LogConfig {
+        // The file grows with each append (no zeros written ahead).
+        zero_ahead_bytes: 0,
         segment_bytes: 1 << 20,
         ..config()
     };
@@ -233,6 +235,8 @@ fn a_full_disk_at_close_applies_retention_and_closes_cleanly() {
     let dynfs: Arc<dyn FileSystem> = fs.clone();
     let dir = Path::new("/sim/p-0");
     let config = LogConfig {
+        // The file grows with each append (no zeros written ahead).
+        zero_ahead_bytes: 0,
         retention_bytes: Some(4096),
         ..config()
     };
@@ -276,6 +280,8 @@ fn a_full_disk_at_close_without_retention_only_costs_the_next_open_a_recovery() 
     let dir = Path::new("/sim/p-0");
     // Keep everything: retention may not delete anything to make room.
     let config = LogConfig {
+        // The file grows with each append (no zeros written ahead).
+        zero_ahead_bytes: 0,
         retention_ms: None,
         retention_bytes: None,
         ..config()
@@ -324,6 +330,8 @@ fn an_append_on_a_disk_too_full_for_the_checkpoint_still_makes_room() {
     let dynfs: Arc<dyn FileSystem> = fs.clone();
     let dir = Path::new("/sim/p-0");
     let config = LogConfig {
+        // The file grows with each append (no zeros written ahead).
+        zero_ahead_bytes: 0,
         retention_bytes: Some(4096),
         ..config()
     };
@@ -398,4 +406,68 @@ fn recovery_on_a_full_disk_still_opens_and_reads() {
         log.offset_for_timestamp(TimestampMs(33)).expect("lookup"),
         Some(Offset(33))
     );
+}
+
+#[test]
+fn zeros_ahead_are_best_effort_on_a_full_disk_and_cut_at_close() {
+    let fs = Arc::new(SimFs::new(7));
+    let dynfs: Arc<dyn FileSystem> = fs.clone();
+    let dir = Path::new("/sim/p-0");
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        segment_index_bytes: 1 << 20,
+        zero_ahead_bytes: 64 << 10,
+        retention_ms: None,
+        ..config()
+    };
+    let log = Log::open_with(dir, config.clone(), Arc::clone(&dynfs)).expect("open");
+    log.append_records(&[rec(0)]).expect("append");
+    let seg = dir.join("00000000000000000000.log");
+    let file_len = |fs: &SimFs| fs.read_file(&seg).expect("segment").len();
+    assert!(file_len(&fs) >= 64 << 10, "zeros written ahead");
+    // Room for 20 kB more, not for another 64 KiB of zeros: once the zeros
+    // are used up, appends go on at the end of the file until it is full.
+    let capacity = fs.bytes_held() + 20_000;
+    fs.set_faults(Faults {
+        capacity_bytes: Some(capacity),
+        ..Faults::default()
+    });
+    let mut step = 1;
+    let err = loop {
+        match log.append_records(&[rec(step)]) {
+            Ok(_) if step < 100_000 => step += 1,
+            Ok(_) => panic!("the disk never filled"),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, Error::DiskFull { .. }), "{err}");
+    assert!(
+        fs.bytes_held() + 1_000 > capacity,
+        "the room went to records, not zeros: {} of {capacity}",
+        fs.bytes_held()
+    );
+    let bytes = fs.read_file(&seg).expect("segment");
+    let batches = logsync_storage::batch::split_batches(&bytes.clone().into()).expect("valid");
+    assert_eq!(batches.len() as u64, step, "one batch per append");
+    assert_eq!(
+        batches.iter().map(|b| b.bytes().len()).sum::<usize>(),
+        bytes.len(),
+        "the failed zeros were cut back: the file holds batches only"
+    );
+    fs.set_faults(Faults::default());
+    log.append_records(&[rec(step)]).expect("room again");
+    assert!(
+        file_len(&fs) > bytes.len() + (60 << 10),
+        "zeros ahead again"
+    );
+    log.close().expect("close");
+    let bytes = fs.read_file(&seg).expect("segment");
+    let batches = logsync_storage::batch::split_batches(&bytes.clone().into()).expect("valid");
+    assert_eq!(
+        batches.iter().map(|b| b.bytes().len()).sum::<usize>(),
+        bytes.len(),
+        "closed segment holds batches only, no zeros"
+    );
+    let log = Log::open_with(dir, config, dynfs).expect("reopen");
+    assert_eq!(log.log_end_offset(), Offset(step + 1));
 }
