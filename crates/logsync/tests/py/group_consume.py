@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """Run N consumers of one group on TOPIC until together they have consumed
 MAX records (or nothing arrives for 10 s); each record is committed
-synchronously after it is printed. Prints "<consumer> <value>" per record on
-stdout and "<consumer> assigned <n>" per assignment on stderr.
+synchronously and counted only if the commit succeeded (a commit can fail
+with a rebalance under way: the record then comes again to whoever owns its
+partition next). Nothing is counted until every consumer has partitions, so
+the join of the later consumers does not move partitions under records
+already counted. Prints "<consumer> <value>" per record on stdout and
+"<consumer> assigned <n>" per assignment on stderr.
 
 usage: group_consume.py BOOTSTRAP TOPIC GROUP N MAX [ASSIGNOR]
 """
@@ -19,6 +23,11 @@ def main():
     assignor = sys.argv[6] if len(sys.argv) > 6 else "range"
     lock = threading.Lock()
     state = {"count": 0, "last": time.time()}
+    # Partitions each consumer holds, kept by the rebalance callbacks: an
+    # eager assignor hands out (and revokes) the whole assignment, an
+    # incremental one only what changes.
+    held = [0] * n
+    incremental = assignor == "cooperative-sticky"
     out = []
     consumers = []
     for i in range(n):
@@ -33,10 +42,22 @@ def main():
         })
 
         def on_assign(consumer, parts, i=i):
+            with lock:
+                if incremental:
+                    held[i] += len(parts)
+                else:
+                    held[i] = len(parts)
             sys.stderr.write("%d assigned %d\n" % (i, len(parts)))
             sys.stderr.flush()
 
-        c.subscribe([topic], on_assign=on_assign)
+        def on_revoke(consumer, parts, i=i):
+            with lock:
+                if incremental:
+                    held[i] -= len(parts)
+                else:
+                    held[i] = 0
+
+        c.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke)
         consumers.append(c)
 
     def run(i, c):
@@ -48,12 +69,25 @@ def main():
             if m is None or m.error():
                 continue
             with lock:
+                if not all(held):
+                    # Not yet a stable group: leave the record uncommitted;
+                    # the rebalance to come hands it out again.
+                    state["last"] = time.time()
+                    continue
                 if state["count"] >= limit:
                     return
                 state["count"] += 1
                 state["last"] = time.time()
-                out.append("%d %s" % (i, m.value().decode()))
-            c.commit(message=m, asynchronous=False)
+                line = "%d %s" % (i, m.value().decode())
+                out.append(line)
+            try:
+                c.commit(message=m, asynchronous=False)
+            except ck.KafkaException as e:
+                with lock:
+                    state["count"] -= 1
+                    out.remove(line)
+                sys.stderr.write("%d commit failed: %s\n" % (i, e))
+                sys.stderr.flush()
 
     threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(consumers)]
     start = time.time()
