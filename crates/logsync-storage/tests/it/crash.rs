@@ -231,19 +231,14 @@ fn disk_full_leaves_nothing_half_written_and_recovers_when_space_returns() {
 
 #[test]
 fn a_full_disk_at_close_applies_retention_and_closes_cleanly() {
-    let fs = Arc::new(SimFs::new(3));
-    let dynfs: Arc<dyn FileSystem> = fs.clone();
-    let dir = Path::new("/sim/p-0");
     let config = LogConfig {
         // The file grows with each append (no zeros written ahead).
         zero_ahead_bytes: 0,
         retention_bytes: Some(4096),
         ..config()
     };
-    let log = Log::open_with(dir, config.clone(), Arc::clone(&dynfs)).expect("open");
-    for step in 0..200 {
-        log.append_records(&[rec(step)]).expect("append");
-    }
+    let (fs, dynfs, log) = filled_sim_log(3, &config, 200);
+    let dir = Path::new(SIM_DIR);
     let segments = |fs: &SimFs| {
         fs.paths()
             .into_iter()
@@ -275,9 +270,6 @@ fn a_full_disk_at_close_applies_retention_and_closes_cleanly() {
 
 #[test]
 fn a_full_disk_at_close_without_retention_only_costs_the_next_open_a_recovery() {
-    let fs = Arc::new(SimFs::new(4));
-    let dynfs: Arc<dyn FileSystem> = fs.clone();
-    let dir = Path::new("/sim/p-0");
     // Keep everything: retention may not delete anything to make room.
     let config = LogConfig {
         // The file grows with each append (no zeros written ahead).
@@ -286,10 +278,8 @@ fn a_full_disk_at_close_without_retention_only_costs_the_next_open_a_recovery() 
         retention_bytes: None,
         ..config()
     };
-    let log = Log::open_with(dir, config.clone(), Arc::clone(&dynfs)).expect("open");
-    for step in 0..50 {
-        log.append_records(&[rec(step)]).expect("append");
-    }
+    let (fs, dynfs, log) = filled_sim_log(4, &config, 50);
+    let dir = Path::new(SIM_DIR);
     fs.set_faults(Faults {
         capacity_bytes: Some(fs.bytes_held() - 2 * u64::from(config.segment_index_bytes)),
         ..Faults::default()
@@ -326,19 +316,14 @@ fn a_full_disk_at_close_without_retention_only_costs_the_next_open_a_recovery() 
 
 #[test]
 fn an_append_on_a_disk_too_full_for_the_checkpoint_still_makes_room() {
-    let fs = Arc::new(SimFs::new(5));
-    let dynfs: Arc<dyn FileSystem> = fs.clone();
-    let dir = Path::new("/sim/p-0");
     let config = LogConfig {
         // The file grows with each append (no zeros written ahead).
         zero_ahead_bytes: 0,
         retention_bytes: Some(4096),
         ..config()
     };
-    let log = Log::open_with(dir, config.clone(), Arc::clone(&dynfs)).expect("open");
-    for step in 0..200 {
-        log.append_records(&[rec(step)]).expect("append");
-    }
+    let (fs, dynfs, log) = filled_sim_log(5, &config, 200);
+    let dir = Path::new(SIM_DIR);
     // Not a byte left: the new log start cannot be checkpointed before the
     // old segments go, so they go first.
     fs.set_faults(Faults {
@@ -364,17 +349,12 @@ fn an_append_on_a_disk_too_full_for_the_checkpoint_still_makes_room() {
 
 #[test]
 fn recovery_on_a_full_disk_still_opens_and_reads() {
-    let fs = Arc::new(SimFs::new(6));
-    let dynfs: Arc<dyn FileSystem> = fs.clone();
-    let dir = Path::new("/sim/p-0");
     let config = LogConfig {
         retention_ms: None,
         ..config()
     };
-    let log = Log::open_with(dir, config.clone(), Arc::clone(&dynfs)).expect("open");
-    for step in 0..120 {
-        log.append_records(&[rec(step)]).expect("append");
-    }
+    let (fs, dynfs, log) = filled_sim_log(6, &config, 120);
+    let dir = Path::new(SIM_DIR);
     // Every append was synced; a damaged checkpoint sends every segment
     // through re-validation after the crash, which rewrites index files.
     fs.crash();
@@ -470,4 +450,22 @@ fn zeros_ahead_are_best_effort_on_a_full_disk_and_cut_at_close() {
     );
     let log = Log::open_with(dir, config, dynfs).expect("reopen");
     assert_eq!(log.log_end_offset(), Offset(step + 1));
+}
+
+const SIM_DIR: &str = "/sim/p-0";
+
+/// A log on a fresh `SimFs` (seeded with `seed`) at [`SIM_DIR`], holding
+/// `records` records appended one per batch.
+fn filled_sim_log(
+    seed: u64,
+    config: &LogConfig,
+    records: u64,
+) -> (Arc<SimFs>, Arc<dyn FileSystem>, Log) {
+    let fs = Arc::new(SimFs::new(seed));
+    let dynfs: Arc<dyn FileSystem> = fs.clone();
+    let log = Log::open_with(Path::new(SIM_DIR), config.clone(), Arc::clone(&dynfs)).expect("open");
+    for step in 0..records {
+        log.append_records(&[rec(step)]).expect("append");
+    }
+    (fs, dynfs, log)
 }
