@@ -48,6 +48,11 @@ pub(super) fn dump(
                 writeln!(out, "position: {position} error: {problem}")?;
                 problems.add(position);
             }
+            Step::Zeros { position, len } => writeln!(
+                out,
+                "position: {position} note: {len} bytes of zeros to the end of the file, not data \
+                 (written ahead by a log that is open, or left by a crash)"
+            )?,
             Step::Batch { position, bytes } => {
                 batches += 1;
                 let h = match batch::parse_header_complete(&bytes) {

@@ -91,6 +91,11 @@ enum Step {
     Batch { position: u64, bytes: Vec<u8> },
     /// Bytes at `position` that cannot be walked past (the walk ends).
     End { position: u64, problem: String },
+    /// Nothing but zeros from `position` to the end of the file (`len`
+    /// bytes): written ahead of the data by a log that is open
+    /// (`segment.zero.ahead.bytes`) or left so by a crash. Not data and not
+    /// damage; the walk ends.
+    Zeros { position: u64, len: u64 },
 }
 
 /// Walks a `.log` file batch by batch by the length fields alone, reading it
@@ -149,6 +154,16 @@ impl Walker {
         let (_, length) = peek_offset_and_length(&bytes).map_err(anyhow::Error::new)?;
         if length < MIN_BATCH_LENGTH {
             self.done = true;
+            if bytes.iter().all(|&b| b == 0) {
+                let mut rest = Vec::new();
+                (&mut self.reader).take(left).read_to_end(&mut rest)?;
+                if rest.iter().all(|&b| b == 0) {
+                    return Ok(Some(Step::Zeros {
+                        position,
+                        len: left,
+                    }));
+                }
+            }
             return Ok(end(format!(
                 "batch length {length} is impossible (at least {MIN_BATCH_LENGTH}): garbage or zeros, the next batch cannot be found"
             )));
@@ -227,11 +242,17 @@ mod tests {
     }
 
     #[test]
-    fn zeros_end_the_walk() {
+    fn zeros_to_the_end_are_a_note_and_zeros_before_data_a_problem() {
         let mut bytes = two_batches();
+        let data = bytes.len() as u64;
         bytes.extend_from_slice(&[0u8; 100]);
         let steps = walk(&bytes, false);
         assert_eq!(steps.len(), 3);
+        assert!(
+            matches!(&steps[2], Step::Zeros { position, len } if *position == data && *len == 100)
+        );
+        bytes.push(1);
+        let steps = walk(&bytes, false);
         assert!(matches!(&steps[2], Step::End { problem, .. } if problem.contains("length 0")));
     }
 }
