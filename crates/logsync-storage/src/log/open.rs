@@ -264,7 +264,11 @@ fn recover(segments: &[Arc<Segment>], checkpoint: &Checkpoint, config: &LogConfi
         match out.stop {
             None => {}
             Some(Stop::Torn { position, kind }) if i == last => {
-                tracing::warn!(segment = %seg.path(FileKind::Log).display(), position, %kind, "cutting torn tail");
+                if seg.only_zeros_from(position) {
+                    tracing::info!(segment = %seg.path(FileKind::Log).display(), position, "cutting the zeros written ahead of the data");
+                } else {
+                    tracing::warn!(segment = %seg.path(FileKind::Log).display(), position, %kind, "cutting torn tail");
+                }
                 seg.cut_torn_tail(position)?;
             }
             Some(Stop::Torn { position, kind } | Stop::Corrupt { position, kind }) => {

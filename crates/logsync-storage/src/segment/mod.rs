@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use self::file_name::{DELETED_SUFFIX, FileKind, file_path};
 use self::recover::{Anchor, IndexBuilder, ScanOutcome, Stop};
 use crate::error::{CorruptKind, Error, Result};
-use crate::fs::{FileSystem, FsFile, OpenMode, read_exact_at, write_all_at};
+use crate::fs::{FileSystem, FsFile, OpenMode, read_exact_at, read_up_to, write_all_at};
 use crate::index::{Indexes, OFFSET_ENTRY_BYTES, OffsetEntry, TIME_ENTRY_BYTES, TimeEntry};
 
 /// Open handles of the index files, kept only while the segment is active.
@@ -544,6 +544,23 @@ impl Segment {
             }
         }
         idx
+    }
+
+    /// Whether the `.log` file holds nothing but zeros from `position` to
+    /// its end (what [`Segment::zero_ahead`] leaves after a crash), as far as
+    /// it can tell: `false` if the tail is longer than 64 MiB or unreadable.
+    #[must_use]
+    pub fn only_zeros_from(&self, position: u64) -> bool {
+        let Ok(len) = self.log.len() else {
+            return false;
+        };
+        let rest = len.saturating_sub(position);
+        if rest > 64 << 20 {
+            return false;
+        }
+        let mut buf = vec![0u8; rest as usize];
+        read_up_to(self.log.as_ref(), &mut buf, position)
+            .is_ok_and(|n| n == buf.len() && buf.iter().all(|&b| b == 0))
     }
 
     /// Cuts a torn tail found by recovery at `position` and syncs.

@@ -469,3 +469,33 @@ fn filled_sim_log(
     }
     (fs, dynfs, log)
 }
+
+#[test]
+fn a_crash_leaves_the_zeros_written_ahead_and_recovery_cuts_them() {
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        zero_ahead_bytes: 64 << 10,
+        ..config()
+    };
+    let (fs, dynfs, log) = filled_sim_log(8, &config, 10);
+    let seg_path = Path::new(SIM_DIR).join("00000000000000000000.log");
+    let data = log.stats().expect("stats").size_bytes;
+    fs.crash();
+    drop(log);
+    fs.reboot();
+    let len = fs.read_file(&seg_path).expect("segment").len();
+    assert!(len >= 64 << 10, "the zeros survived the crash: {len}");
+    let seg = logsync_storage::segment::Segment::open(&dynfs, Path::new(SIM_DIR), 0, 4096)
+        .expect("segment");
+    assert!(seg.only_zeros_from(data), "zeros from the end of the data");
+    assert!(!seg.only_zeros_from(0), "the batches are not zeros");
+    drop(seg);
+    let log = Log::open_with(Path::new(SIM_DIR), config, dynfs).expect("reopen");
+    assert_eq!(log.log_end_offset(), Offset(10));
+    drop(log);
+    assert_eq!(
+        fs.read_file(&seg_path).expect("segment").len() as u64,
+        data,
+        "recovery cut the zeros"
+    );
+}
