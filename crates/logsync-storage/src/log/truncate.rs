@@ -61,13 +61,13 @@ impl Log {
         // Durable first, so a crash after the renames below still knows the start.
         w.checkpoint.log_start_offset = new_start;
         self.write_checkpoint(&w.checkpoint)?;
-        self.log_start.store(new_start, Ordering::Release);
-        Ok(self.take_out_below(new_start))
+        Ok(self.move_start_to(new_start))
     }
 
-    /// Takes every segment wholly below `new_start` out of the segment list
-    /// (never the last one) and returns them.
-    fn take_out_below(&self, new_start: u64) -> Vec<Arc<Segment>> {
+    /// Publishes the log start `new_start` and takes every segment wholly
+    /// below it out of the segment list (never the last one); returns them.
+    fn move_start_to(&self, new_start: u64) -> Vec<Arc<Segment>> {
+        self.log_start.store(new_start, Ordering::Release);
         let segments = self.snapshot();
         let keep_from = segments
             .iter()
@@ -97,8 +97,7 @@ impl Log {
         new_start: u64,
     ) -> Result<Vec<Arc<Segment>>> {
         w.checkpoint.log_start_offset = new_start;
-        self.log_start.store(new_start, Ordering::Release);
-        let gone = self.take_out_below(new_start);
+        let gone = self.move_start_to(new_start);
         self.retire(&gone)?;
         Ok(gone)
     }

@@ -27,6 +27,16 @@ struct IndexFiles {
     times: Arc<dyn FsFile>,
 }
 
+impl IndexFiles {
+    /// Each file with its kind and entry size.
+    fn with_kinds(&self) -> [(&Arc<dyn FsFile>, FileKind, usize); 2] {
+        [
+            (&self.offsets, FileKind::Index, OFFSET_ENTRY_BYTES),
+            (&self.times, FileKind::TimeIndex, TIME_ENTRY_BYTES),
+        ]
+    }
+}
+
 /// What the segment holds, as far as readers may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SegmentInfo {
@@ -78,6 +88,11 @@ pub struct Segment {
     /// The `.log` file holds zeros from the published size up to here,
     /// written ahead of the data (see [`Segment::zero_ahead`]); 0 if none.
     zeroed_to: AtomicU64,
+}
+
+/// Bytes an index file of `entry`-byte entries is preallocated to.
+fn prealloc_len(index_bytes: u32, entry: usize) -> u64 {
+    u64::from(index_bytes) / entry as u64 * entry as u64
 }
 
 /// Zeros for [`Segment::zero_ahead`], written a piece at a time.
@@ -138,19 +153,32 @@ impl Segment {
         base: u64,
         index_bytes: u32,
     ) -> Result<IndexFiles> {
-        let open = |kind: FileKind, entry: usize| -> Result<Arc<dyn FsFile>> {
+        let files = Self::open_index_files(fs, dir, base, OpenMode::CreateTruncate)?;
+        for (file, kind, entry) in files.with_kinds() {
+            file.set_len(prealloc_len(index_bytes, entry))
+                .map_err(|e| Error::io("preallocate", file_path(dir, base, kind), e))?;
+        }
+        Ok(files)
+    }
+
+    fn open_index_files(
+        fs: &Arc<dyn FileSystem>,
+        dir: &Path,
+        base: u64,
+        mode: OpenMode,
+    ) -> Result<IndexFiles> {
+        let op = if matches!(mode, OpenMode::CreateTruncate) {
+            "create"
+        } else {
+            "open"
+        };
+        let open = |kind: FileKind| -> Result<Arc<dyn FsFile>> {
             let path = file_path(dir, base, kind);
-            let f = fs
-                .open(&path, OpenMode::CreateTruncate)
-                .map_err(|e| Error::io("create", &path, e))?;
-            let prealloc = u64::from(index_bytes) / entry as u64 * entry as u64;
-            f.set_len(prealloc)
-                .map_err(|e| Error::io("preallocate", &path, e))?;
-            Ok(f)
+            fs.open(&path, mode).map_err(|e| Error::io(op, &path, e))
         };
         Ok(IndexFiles {
-            offsets: open(FileKind::Index, OFFSET_ENTRY_BYTES)?,
-            times: open(FileKind::TimeIndex, TIME_ENTRY_BYTES)?,
+            offsets: open(FileKind::Index)?,
+            times: open(FileKind::TimeIndex)?,
         })
     }
 
@@ -457,16 +485,12 @@ impl Segment {
         // The files are rewritten in place, not truncated first: the entries
         // mostly are what they hold, so their blocks are reused and a full
         // disk does not stop an open (a reader's included).
-        let open = |kind: FileKind| -> Result<Arc<dyn FsFile>> {
-            let path = self.path(kind);
-            self.fs
-                .open(&path, OpenMode::CreateOrOpen)
-                .map_err(|e| Error::io("open", &path, e))
-        };
-        let files = IndexFiles {
-            offsets: open(FileKind::Index)?,
-            times: open(FileKind::TimeIndex)?,
-        };
+        let files = Self::open_index_files(
+            &self.fs,
+            &self.dir,
+            self.base_offset,
+            OpenMode::CreateOrOpen,
+        )?;
         match self.write_entries(&files, &idx) {
             Err(Error::DiskFull { .. }) => {
                 // No room for entries the files did not hold: keep as many
@@ -482,24 +506,14 @@ impl Segment {
         }
         // Zeros after the entries (a hole up to the preallocated size), so
         // nothing stale past them reads as an entry.
-        for (file, kind, len, entry) in [
-            (
-                &files.offsets,
-                FileKind::Index,
-                idx.offsets.len(),
-                OFFSET_ENTRY_BYTES,
-            ),
-            (
-                &files.times,
-                FileKind::TimeIndex,
-                idx.times.len(),
-                TIME_ENTRY_BYTES,
-            ),
-        ] {
+        for ((file, kind, entry), len) in files
+            .with_kinds()
+            .into_iter()
+            .zip([idx.offsets.len(), idx.times.len()])
+        {
             let used = (len * entry) as u64;
-            let prealloc = u64::from(index_bytes) / entry as u64 * entry as u64;
             file.set_len(used)
-                .and_then(|()| file.set_len(prealloc.max(used)))
+                .and_then(|()| file.set_len(prealloc_len(index_bytes, entry).max(used)))
                 .map_err(|e| Error::io("preallocate", self.path(kind), e))?;
         }
         self.set_meta_max(next_offset, max);
