@@ -90,6 +90,12 @@ pub struct LogConfig {
     /// the file's size (see `Segment::zero_ahead`); 0 turns it off.
     /// Default 1 MiB.
     pub zero_ahead_bytes: u32,
+    /// `segment.preallocate.bytes` (logsync's own): disk blocks are
+    /// reserved for the active segment this far ahead of its data, a step
+    /// at a time, without changing the file's size (`fallocate`; see
+    /// `Segment::preallocate`); given back when the segment rolls. 0 turns
+    /// it off. Default 32 MiB (never more than `segment.bytes`).
+    pub preallocate_bytes: u32,
     /// `max.message.bytes`: largest batch accepted. Default 1048588.
     pub max_message_bytes: u32,
     /// `flush.policy` (`every-batch`, `interval`, `never`) with `flush.ms` for
@@ -133,6 +139,7 @@ impl Default for LogConfig {
             segment_index_bytes: 10 << 20,
             index_interval_bytes: 4096,
             zero_ahead_bytes: 1 << 20,
+            preallocate_bytes: 32 << 20,
             max_message_bytes: 1_048_588,
             fsync: FsyncPolicy::EveryBatch,
             max_decompressed_bytes: 64 << 20,
@@ -156,6 +163,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "segment.index.bytes",
     "index.interval.bytes",
     "segment.zero.ahead.bytes",
+    "segment.preallocate.bytes",
     "max.message.bytes",
     "flush.policy",
     "flush.ms",
@@ -220,6 +228,7 @@ impl LogConfig {
             "segment.index.bytes" => self.segment_index_bytes = number(key, value)?,
             "index.interval.bytes" => self.index_interval_bytes = number(key, value)?,
             "segment.zero.ahead.bytes" => self.zero_ahead_bytes = number(key, value)?,
+            "segment.preallocate.bytes" => self.preallocate_bytes = number(key, value)?,
             "max.message.bytes" => self.max_message_bytes = number(key, value)?,
             "max.decompressed.bytes" => self.max_decompressed_bytes = number(key, value)?,
             "flush.policy" => {
@@ -377,6 +386,10 @@ impl LogConfig {
             (
                 "segment.zero.ahead.bytes",
                 self.zero_ahead_bytes.to_string(),
+            ),
+            (
+                "segment.preallocate.bytes",
+                self.preallocate_bytes.to_string(),
             ),
             ("max.message.bytes", self.max_message_bytes.to_string()),
             (

@@ -65,11 +65,22 @@ pub trait FsFile: Send + Sync + fmt::Debug {
     /// # Errors
     /// The OS error.
     fn len(&self) -> io::Result<u64>;
-    /// Truncates or extends the file.
+    /// Truncates or extends the file. Truncating (even to the current
+    /// length) also gives back blocks reserved past the end by
+    /// [`FsFile::allocate`], as ext4 and tmpfs do.
     ///
     /// # Errors
     /// The OS error.
     fn set_len(&self, len: u64) -> io::Result<()>;
+    /// Reserves disk blocks for `len` bytes at `pos` without changing the
+    /// file's length or contents (`fallocate(2)` with `FALLOC_FL_KEEP_SIZE`),
+    /// so that later writes there neither allocate nor fail for want of
+    /// space.
+    ///
+    /// # Errors
+    /// The OS error: `StorageFull` when the disk is full (blocks may then be
+    /// reserved in part), `Unsupported` where the file system cannot.
+    fn allocate(&self, pos: u64, len: u64) -> io::Result<()>;
     /// `fdatasync(2)`: data (and the size) reach stable storage.
     ///
     /// # Errors
@@ -240,6 +251,15 @@ impl FsFile for StdFile {
     }
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.0.set_len(len)
+    }
+    fn allocate(&self, pos: u64, len: u64) -> io::Result<()> {
+        loop {
+            match rustix::fs::fallocate(&self.0, rustix::fs::FallocateFlags::KEEP_SIZE, pos, len) {
+                Err(rustix::io::Errno::INTR) => {}
+                Err(rustix::io::Errno::OPNOTSUPP) => return Err(io::ErrorKind::Unsupported.into()),
+                other => return other.map_err(io::Error::from),
+            }
+        }
     }
     fn sync_data(&self) -> io::Result<()> {
         self.0.sync_data()

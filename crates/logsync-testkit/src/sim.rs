@@ -19,13 +19,15 @@ struct Inode {
     /// Bytes below this hold blocks and count against the capacity. A file
     /// extended by `set_len` is sparse past it until written, as on ext4,
     /// XFS or tmpfs (so preallocating an index costs nothing, writing its
-    /// entries does).
+    /// entries does). `allocate` may take it past the end of the data
+    /// (blocks reserved beyond the end, freed by the next `set_len` to or
+    /// below the length).
     allocated: usize,
 }
 
 impl Inode {
     fn used(&self) -> u64 {
-        self.allocated.min(self.data.len()) as u64
+        self.allocated as u64
     }
 }
 
@@ -310,6 +312,27 @@ impl FsFile for SimFile {
         // Growing leaves a hole (no room needed); shrinking frees blocks.
         node.data.resize(len, 0);
         node.allocated = node.allocated.min(len);
+        Ok(())
+    }
+
+    fn allocate(&self, pos: u64, len: u64) -> io::Result<()> {
+        if !self.writable {
+            return Err(io::Error::from(io::ErrorKind::PermissionDenied));
+        }
+        let mut st = self.fs.st();
+        tick(&mut st, self.generation)?;
+        let end = usize::try_from(pos.saturating_add(len)).map_err(|_| eio("position"))?;
+        let used = SimFs::used_bytes(&st);
+        let mut node = self.inode.lock().unwrap_or_else(PoisonError::into_inner);
+        let growth = end.saturating_sub(node.allocated) as u64;
+        if let Some(cap) = st.faults.capacity_bytes
+            && used + growth > cap
+        {
+            // As ext4 may: what fits is reserved, then ENOSPC.
+            node.allocated += cap.saturating_sub(used) as usize;
+            return Err(io::Error::from(io::ErrorKind::StorageFull));
+        }
+        node.allocated = node.allocated.max(end);
         Ok(())
     }
 

@@ -270,6 +270,13 @@ impl Log {
             pos += h.total_size();
         }
         let c = self.config.load();
+        if c.preallocate_bytes > 0 {
+            active.preallocate(
+                start + buf.len() as u64,
+                u64::from(c.preallocate_bytes),
+                u64::from(c.segment_bytes),
+            );
+        }
         if c.fsync == FsyncPolicy::EveryBatch && c.zero_ahead_bytes > 0 {
             active.zero_ahead(
                 start + buf.len() as u64,

@@ -192,6 +192,7 @@ fn disk_full_leaves_nothing_half_written_and_recovers_when_space_returns() {
     let config = LogConfig {
         // The file grows with each append (no zeros written ahead).
         zero_ahead_bytes: 0,
+        preallocate_bytes: 0,
         segment_bytes: 1 << 20,
         ..config()
     };
@@ -234,6 +235,7 @@ fn a_full_disk_at_close_applies_retention_and_closes_cleanly() {
     let config = LogConfig {
         // The file grows with each append (no zeros written ahead).
         zero_ahead_bytes: 0,
+        preallocate_bytes: 0,
         retention_bytes: Some(4096),
         ..config()
     };
@@ -274,6 +276,7 @@ fn a_full_disk_at_close_without_retention_only_costs_the_next_open_a_recovery() 
     let config = LogConfig {
         // The file grows with each append (no zeros written ahead).
         zero_ahead_bytes: 0,
+        preallocate_bytes: 0,
         retention_ms: None,
         retention_bytes: None,
         ..config()
@@ -319,6 +322,7 @@ fn an_append_on_a_disk_too_full_for_the_checkpoint_still_makes_room() {
     let config = LogConfig {
         // The file grows with each append (no zeros written ahead).
         zero_ahead_bytes: 0,
+        preallocate_bytes: 0,
         retention_bytes: Some(4096),
         ..config()
     };
@@ -397,6 +401,7 @@ fn zeros_ahead_are_best_effort_on_a_full_disk_and_cut_at_close() {
         segment_bytes: 1 << 20,
         segment_index_bytes: 1 << 20,
         zero_ahead_bytes: 64 << 10,
+        preallocate_bytes: 0,
         retention_ms: None,
         ..config()
     };
@@ -448,6 +453,72 @@ fn zeros_ahead_are_best_effort_on_a_full_disk_and_cut_at_close() {
         bytes.len(),
         "closed segment holds batches only, no zeros"
     );
+    let log = Log::open_with(dir, config, dynfs).expect("reopen");
+    assert_eq!(log.log_end_offset(), Offset(step + 1));
+}
+
+#[test]
+fn reserved_blocks_take_appends_on_a_full_disk_and_are_given_back_at_close() {
+    let fs = Arc::new(SimFs::new(9));
+    let dynfs: Arc<dyn FileSystem> = fs.clone();
+    let dir = Path::new(SIM_DIR);
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        segment_index_bytes: 1 << 20,
+        zero_ahead_bytes: 0,
+        preallocate_bytes: 64 << 10,
+        retention_ms: None,
+        ..config()
+    };
+    let log = Log::open_with(dir, config.clone(), Arc::clone(&dynfs)).expect("open");
+    log.append_records(&[rec(0)]).expect("append");
+    let seg = dir.join("00000000000000000000.log");
+    let data = log.stats().expect("stats").size_bytes;
+    let reserved = fs.bytes_held();
+    assert_eq!(
+        fs.read_file(&seg).expect("segment").len() as u64,
+        data,
+        "the file's size is the data's"
+    );
+    // Not a byte left: appends go on into the reserved blocks, then the
+    // next reservation fails and so does the append that needs it.
+    fs.set_faults(Faults {
+        capacity_bytes: Some(reserved),
+        ..Faults::default()
+    });
+    let mut step = 1;
+    let err = loop {
+        match log.append_records(&[rec(step)]) {
+            Ok(_) if step < 100_000 => step += 1,
+            Ok(_) => panic!("the disk never filled"),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, Error::DiskFull { .. }), "{err}");
+    let written = log.stats().expect("stats").size_bytes;
+    assert!(
+        written > data + (60 << 10),
+        "appends used the reserved 64 KiB: {written} bytes"
+    );
+    let bytes = fs.read_file(&seg).expect("segment");
+    assert_eq!(bytes.len() as u64, written, "nothing half-written");
+    fs.set_faults(Faults::default());
+    log.append_records(&[rec(step)]).expect("room again");
+    assert!(
+        fs.bytes_held() > written + (60 << 10),
+        "reserving ahead again"
+    );
+    log.close().expect("close");
+    let bytes = fs.read_file(&seg).expect("segment");
+    let batches = logsync_storage::batch::split_batches(&bytes.clone().into()).expect("valid");
+    assert_eq!(batches.len() as u64, step + 1, "one batch per append");
+    let files: u64 = fs
+        .paths()
+        .iter()
+        .filter_map(|p| fs.read_file(p))
+        .map(|b| b.len() as u64)
+        .sum();
+    assert_eq!(fs.bytes_held(), files, "the reservation was given back");
     let log = Log::open_with(dir, config, dynfs).expect("reopen");
     assert_eq!(log.log_end_offset(), Offset(step + 1));
 }

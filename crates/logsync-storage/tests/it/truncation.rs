@@ -209,6 +209,9 @@ impl FsFile for GatedFile {
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.0.set_len(len)
     }
+    fn allocate(&self, pos: u64, len: u64) -> io::Result<()> {
+        self.0.allocate(pos, len)
+    }
     fn sync_data(&self) -> io::Result<()> {
         if let Some(g) = &self.1 {
             g.pass();

@@ -78,6 +78,7 @@ const TOPIC_DEFAULTS: &[(&str, &str)] = &[
     ("log.index.size.max.bytes", "segment.index.bytes"),
     ("log.index.interval.bytes", "index.interval.bytes"),
     ("log.segment.zero.ahead.bytes", "segment.zero.ahead.bytes"),
+    ("log.segment.preallocate.bytes", "segment.preallocate.bytes"),
     ("message.max.bytes", "max.message.bytes"),
     ("log.cleanup.policy", "cleanup.policy"),
     ("log.retention.ms", "retention.ms"),
