@@ -35,6 +35,63 @@ pub fn write_chunks(
     Ok((bytes, elapsed))
 }
 
+/// Writes `bytes` to a scratch file at `path` and deletes it at once, so
+/// that the page cache a measured write is about to fill comes from memory
+/// freed a moment ago. On this VM memory left free for a few seconds is
+/// handed back to the host and costs a fault there when touched again, so
+/// whichever side ran first after a pause was up to 3x slower; every
+/// measured side is preceded by this.
+pub fn warm_page_cache(path: &Path, bytes: u64) -> anyhow::Result<()> {
+    let mut file =
+        File::create_new(path).with_context(|| format!("creating {}", path.display()))?;
+    let chunk = vec![0u8; 1 << 20];
+    let mut done = 0u64;
+    while done < bytes {
+        let n = chunk.len().min((bytes - done) as usize);
+        file.write_all(chunk.get(..n).unwrap_or_default())
+            .with_context(|| format!("writing {}", path.display()))?;
+        done += n as u64;
+    }
+    drop(file);
+    std::fs::remove_file(path).with_context(|| format!("removing {}", path.display()))
+}
+
+/// [`write_chunks`] into a file whose blocks are reserved ahead of the
+/// writes `step` bytes at a time (`fallocate` keeping the size), as the log
+/// reserves them for its active segment (`segment.preallocate.bytes`).
+pub fn write_chunks_preallocated(
+    path: &Path,
+    chunks: &[Vec<u8>],
+    count: u64,
+    step: u64,
+) -> anyhow::Result<(u64, Duration)> {
+    let file = File::create_new(path).with_context(|| format!("creating {}", path.display()))?;
+    if chunks.is_empty() || step == 0 {
+        bail!("nothing to write");
+    }
+    let mut bytes = 0u64;
+    let mut reserved = 0u64;
+    let start = Instant::now();
+    for chunk in chunks.iter().cycle().take(count as usize) {
+        let end = bytes + chunk.len() as u64;
+        if end > reserved {
+            rustix::fs::fallocate(
+                &file,
+                rustix::fs::FallocateFlags::KEEP_SIZE,
+                reserved,
+                end + step - reserved,
+            )
+            .with_context(|| format!("fallocate {}", path.display()))?;
+            reserved = end + step;
+        }
+        file.write_all_at(chunk, bytes)
+            .with_context(|| format!("writing {}", path.display()))?;
+        bytes = end;
+    }
+    let elapsed = start.elapsed();
+    Ok((bytes, elapsed))
+}
+
 /// `write(2)` + `fdatasync(2)` of `chunk` in a loop on one thread until
 /// `duration` has passed; returns the latency of each iteration.
 pub fn write_fdatasync_loop(

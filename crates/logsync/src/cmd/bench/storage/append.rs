@@ -61,15 +61,36 @@ pub fn append_batch(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
         fmt_bytes(total),
         ctx.rounds
     );
-    let (mut log_rates, mut payload_rates, mut base_rates, mut raw_rates) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let step = u64::from(config(FsyncPolicy::Never, GIB as u32).preallocate_bytes);
+    let (mut log_rates, mut payload_rates, mut base_rates, mut raw_rates, mut prealloc_rates) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 1..=ctx.rounds {
         let w = ctx.scratch.subdir(&format!("append-batch-{round}"))?;
-        let base_file = w.join("baseline.bin");
-        let (base_bytes, base_time) = baseline::write_chunks(&base_file, &ring, batches)?;
-        std::fs::remove_file(&base_file)?;
-
+        // The page cache of this VM is faster or slower from one second to
+        // the next: alternate which side goes first.
+        let baseline_first = round % 2 == 1;
+        let warm = || baseline::warm_page_cache(&w.join("warm.bin"), total);
+        let baselines = || -> anyhow::Result<_> {
+            let base_file = w.join("baseline.bin");
+            warm()?;
+            let (base_bytes, base_time) = baseline::write_chunks(&base_file, &ring, batches)?;
+            std::fs::remove_file(&base_file)?;
+            let pre = if step > 0 {
+                warm()?;
+                let (b, t) = baseline::write_chunks_preallocated(&base_file, &ring, batches, step)?;
+                std::fs::remove_file(&base_file)?;
+                Some(mb_per_s(b, t))
+            } else {
+                None
+            };
+            Ok((base_bytes, base_time, pre))
+        };
+        let mut early = None;
+        if baseline_first {
+            early = Some(baselines()?);
+        }
         let log = Log::open(w.join("log"), config(FsyncPolicy::Never, GIB as u32))?;
+        warm()?;
         let start = Instant::now();
         for _ in 0..batches {
             log.append_records(&recs)?;
@@ -78,15 +99,11 @@ pub fn append_batch(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
         let written = log.stats()?.size_bytes;
         log.close()?;
         drop(log);
-        if written != base_bytes {
-            bail!(
-                "logsync wrote {written} bytes of .log files, the baseline {base_bytes}: not the same work"
-            );
-        }
         std::fs::remove_dir_all(w.join("log"))?;
         // The broker's path: batches arrive encoded and are validated
         // (header, CRC, every record) and copied, not encoded.
         let log = Log::open(w.join("log-raw"), config(FsyncPolicy::Never, GIB as u32))?;
+        warm()?;
         let start = Instant::now();
         for batch in ring.iter().cycle().take(batches as usize) {
             log.append(batch)?;
@@ -95,10 +112,18 @@ pub fn append_batch(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
         let raw_written = log.stats()?.size_bytes;
         log.close()?;
         drop(log);
-        if raw_written != base_bytes {
-            bail!("Log::append wrote {raw_written} bytes of .log files, the baseline {base_bytes}");
+        std::fs::remove_dir_all(w.join("log-raw"))?;
+        let (base_bytes, base_time, pre) = match early {
+            Some(b) => b,
+            None => baselines()?,
+        };
+        if written != base_bytes || raw_written != base_bytes {
+            bail!(
+                "logsync wrote {written} and {raw_written} bytes of .log files, the baseline {base_bytes}: not the same work"
+            );
         }
         raw_rates.push(mb_per_s(raw_written, raw_elapsed));
+        prealloc_rates.extend(pre);
 
         let payload = batches * (PER_BATCH * VALUE) as u64;
         log_rates.push(mb_per_s(written, elapsed));
@@ -106,13 +131,14 @@ pub fn append_batch(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
         base_rates.push(mb_per_s(base_bytes, base_time));
         println!(
             "   round {round}: append_records {} MB/s written ({} MB/s payload) in {:.2} s; append (pre-encoded) {} MB/s; \
-             write(2) {} MB/s in {:.2} s",
+             write(2) {} MB/s in {:.2} s; write(2) into reserved blocks {} MB/s",
             fmt_num(mb_per_s(written, elapsed), 0),
             fmt_num(mb_per_s(payload, elapsed), 0),
             elapsed.as_secs_f64(),
             fmt_num(mb_per_s(raw_written, raw_elapsed), 0),
             fmt_num(mb_per_s(base_bytes, base_time), 0),
-            base_time.as_secs_f64()
+            base_time.as_secs_f64(),
+            pre.map_or_else(|| "-".to_owned(), |r| fmt_num(r, 0)),
         );
     }
     let payload_share = (PER_BATCH * VALUE) as f64 / batch_len as f64;
@@ -132,6 +158,14 @@ pub fn append_batch(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
             decimals: 0,
             logsync: median(&payload_rates).unwrap_or_default(),
             baseline: Some(base * payload_share),
+            target: Target::None,
+        },
+        Row {
+            name: "append-batch, baseline write(2) into blocks reserved the same way".into(),
+            unit: "MB/s",
+            decimals: 0,
+            logsync: median(&log_rates).unwrap_or_default(),
+            baseline: median(&prealloc_rates),
             target: Target::None,
         },
         Row {
