@@ -88,25 +88,26 @@ pub fn encode_batch(
         .first()
         .ok_or(CorruptKind::BadRecord("a batch needs at least one record"))?;
     let base_timestamp = first.timestamp.0;
-    let max_timestamp = records
-        .iter()
-        .map(|r| r.timestamp.0)
-        .max()
-        .unwrap_or(base_timestamp);
     let start = out.len();
     out.resize(start + BATCH_HEADER_BYTES, 0);
+    // One pass over the records: the greatest timestamp is found as they
+    // are encoded (it goes in the header, written last).
     let encode_records = |buf: &mut Vec<u8>| {
+        let mut max_timestamp = base_timestamp;
         for (i, r) in records.iter().enumerate() {
+            max_timestamp = max_timestamp.max(r.timestamp.0);
             records::encode_record(buf, r, i as i32, r.timestamp.0.wrapping_sub(base_timestamp));
         }
+        max_timestamp
     };
-    if spec.compression == Compression::None {
-        encode_records(out);
+    let max_timestamp = if spec.compression == Compression::None {
+        encode_records(out)
     } else {
         let mut plain = Vec::new();
-        encode_records(&mut plain);
+        let max = encode_records(&mut plain);
         out.extend_from_slice(&compress(spec.compression, &plain)?);
-    }
+        max
+    };
     let attributes = Attributes::new(spec.compression, spec.timestamp_type)
         .with_transactional(spec.transactional)
         .with_control(spec.control);

@@ -50,7 +50,7 @@ impl Log {
             ..*spec
         };
         let encoded = self
-            .check_keys(records.iter().filter(|r| r.key.is_none()).count() as u32)
+            .check_keys(|| records.iter().filter(|r| r.key.is_none()).count() as u32)
             .and_then(|()| {
                 batch::encode_batch(&mut buf, &spec, records).map_err(Error::InvalidBatch)
             });
@@ -97,7 +97,7 @@ impl Log {
             let (_, keyless) = batch::validate_counting_keyless(rest, max_decompressed)
                 .map_err(Error::InvalidBatch)?;
             if !h.attributes.is_control() {
-                self.check_keys(keyless)?;
+                self.check_keys(|| keyless)?;
             }
             if h.records_count == 0 {
                 return Err(Error::InvalidBatch(CorruptKind::BadRecord(
@@ -156,14 +156,18 @@ impl Log {
         Ok(())
     }
 
-    /// A compacted topic refuses records without a key.
-    fn check_keys(&self, keyless: u32) -> Result<()> {
+    /// A compacted topic refuses records without a key (`keyless` counts
+    /// them, only for such a topic).
+    fn check_keys(&self, keyless: impl FnOnce() -> u32) -> Result<()> {
         let policy = self.config.load().cleanup_policy;
-        if keyless > 0 && policy.compacts() {
-            return Err(Error::MissingKey {
-                records: keyless,
-                policy: policy.name(),
-            });
+        if policy.compacts() {
+            let records = keyless();
+            if records > 0 {
+                return Err(Error::MissingKey {
+                    records,
+                    policy: policy.name(),
+                });
+            }
         }
         Ok(())
     }
