@@ -463,12 +463,10 @@ mod tests {
     use super::*;
     use crate::batch::varint::{put_varint, put_varlong};
 
+    type Headers<'a> = std::vec::IntoIter<(&'a [u8], Option<&'a [u8]>)>;
+
     /// The record as the format describes it, a field at a time.
-    fn reference(
-        parts: &RecordParts<'_, std::vec::IntoIter<(&[u8], Option<&[u8]>)>>,
-        od: i32,
-        ts: i64,
-    ) -> Vec<u8> {
+    fn reference(parts: &RecordParts<'_, Headers<'_>>, od: i32, ts: i64) -> Vec<u8> {
         let put = |out: &mut Vec<u8>, b: Option<&[u8]>| match b {
             None => put_varint(out, -1),
             Some(b) => {

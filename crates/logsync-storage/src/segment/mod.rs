@@ -21,14 +21,67 @@ use crate::error::{CorruptKind, Error, Result};
 use crate::fs::{FileSystem, FsFile, OpenMode, read_exact_at, read_up_to, write_all_at};
 use crate::index::{Indexes, OFFSET_ENTRY_BYTES, OffsetEntry, TIME_ENTRY_BYTES, TimeEntry};
 
+/// Index entries the active segment holds in memory only before it writes
+/// them to its files in one write each (it also writes them at every
+/// sync, seal and cut, so the files are whole up to the recovery point).
+const PENDING_ENTRIES: usize = 64;
+
 /// Open handles of the index files, kept only while the segment is active.
 #[derive(Debug)]
 struct IndexFiles {
     offsets: Arc<dyn FsFile>,
     times: Arc<dyn FsFile>,
+    /// Offset and time entries the files hold; entries after these are in
+    /// memory only (at most [`PENDING_ENTRIES`] of each).
+    written: (usize, usize),
 }
 
 impl IndexFiles {
+    /// Entries in memory not yet in the files (the greater of the two).
+    fn pending(&self, idx: &Indexes) -> usize {
+        idx.offsets
+            .len()
+            .saturating_sub(self.written.0)
+            .max(idx.times.len().saturating_sub(self.written.1))
+    }
+
+    /// Writes the entries of `idx` the files do not hold yet, one write
+    /// per file.
+    fn write_pending(&mut self, dir: &Path, base: u64, idx: &Indexes) -> Result<()> {
+        if let Some(rest) = idx.offsets.get(self.written.0..)
+            && !rest.is_empty()
+        {
+            let bytes: Vec<u8> = rest.iter().flat_map(OffsetEntry::encode).collect();
+            let at = (self.written.0 * OFFSET_ENTRY_BYTES) as u64;
+            write_all_at(self.offsets.as_ref(), &bytes, at)
+                .map_err(|e| Error::io("append", file_path(dir, base, FileKind::Index), e))?;
+            self.written.0 = idx.offsets.len();
+        }
+        if let Some(rest) = idx.times.get(self.written.1..)
+            && !rest.is_empty()
+        {
+            let bytes: Vec<u8> = rest.iter().flat_map(TimeEntry::encode).collect();
+            let at = (self.written.1 * TIME_ENTRY_BYTES) as u64;
+            write_all_at(self.times.as_ref(), &bytes, at)
+                .map_err(|e| Error::io("append", file_path(dir, base, FileKind::TimeIndex), e))?;
+            self.written.1 = idx.times.len();
+        }
+        Ok(())
+    }
+
+    /// [`IndexFiles::write_pending`], except that on a full disk the
+    /// entries stay pending (the files then hold a prefix of the index,
+    /// which is a valid sparse index: lookups scan a little further).
+    fn write_pending_or_defer(&mut self, dir: &Path, base: u64, idx: &Indexes) -> Result<()> {
+        match self.write_pending(dir, base, idx) {
+            Err(e @ Error::DiskFull { .. }) => {
+                tracing::warn!(error = %e, "disk full: index entries kept in memory, the files hold a prefix");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
     /// Each file with its kind and entry size.
     fn with_kinds(&self) -> [(&Arc<dyn FsFile>, FileKind, usize); 2] {
         [
@@ -184,6 +237,7 @@ impl Segment {
         Ok(IndexFiles {
             offsets: open(FileKind::Index)?,
             times: open(FileKind::TimeIndex)?,
+            written: (0, 0),
         })
     }
 
@@ -410,7 +464,7 @@ impl Segment {
         idx.times
             .extend(builder.time_entry(idx.times.last().copied()));
         self.set_meta(out.next_offset, &builder);
-        match lock(&self.index_files).as_ref() {
+        match lock(&self.index_files).as_mut() {
             // The active segment appends through its open, preallocated
             // files: rewrite those in place (a rename would leave the
             // handles writing to unlinked files).
@@ -491,13 +545,13 @@ impl Segment {
         // The files are rewritten in place, not truncated first: the entries
         // mostly are what they hold, so their blocks are reused and a full
         // disk does not stop an open (a reader's included).
-        let files = Self::open_index_files(
+        let mut files = Self::open_index_files(
             &self.fs,
             &self.dir,
             self.base_offset,
             OpenMode::CreateOrOpen,
         )?;
-        match self.write_entries(&files, &idx) {
+        match self.write_entries(&mut files, &idx) {
             Err(Error::DiskFull { .. }) => {
                 // No room for entries the files did not hold: keep as many
                 // as they did. A prefix of a sparse index is a valid index
@@ -506,7 +560,7 @@ impl Segment {
                 idx.offsets.truncate(held.offsets.len());
                 idx.times.truncate(held.times.len());
                 tracing::warn!(segment = %self.path(FileKind::Log).display(), offsets = idx.offsets.len(), times = idx.times.len(), "disk full: index entries beyond what the files held left out");
-                self.write_entries(&files, &idx)?;
+                self.write_entries(&mut files, &idx)?;
             }
             other => other?,
         }
@@ -530,13 +584,17 @@ impl Segment {
 
     /// Writes all entries at the start of the (preallocated) index files, one
     /// write per file: a full 1 GiB segment has ~260k entries.
-    fn write_entries(&self, files: &IndexFiles, idx: &Indexes) -> Result<()> {
+    fn write_entries(&self, files: &mut IndexFiles, idx: &Indexes) -> Result<()> {
+        files.written = (0, 0);
         let offsets: Vec<u8> = idx.offsets.iter().flat_map(OffsetEntry::encode).collect();
         write_all_at(files.offsets.as_ref(), &offsets, 0)
             .map_err(|e| Error::io("write", self.path(FileKind::Index), e))?;
+        files.written.0 = idx.offsets.len();
         let times: Vec<u8> = idx.times.iter().flat_map(TimeEntry::encode).collect();
         write_all_at(files.times.as_ref(), &times, 0)
-            .map_err(|e| Error::io("write", self.path(FileKind::TimeIndex), e))
+            .map_err(|e| Error::io("write", self.path(FileKind::TimeIndex), e))?;
+        files.written.1 = idx.times.len();
+        Ok(())
     }
 
     /// Index entries as the files hold them, without the sanity check: the
@@ -678,47 +736,28 @@ impl Segment {
         }
         let mut guard = self.indexes.write().unwrap_or_else(PoisonError::into_inner);
         let idx = guard.get_or_insert_with(Indexes::default);
-        let files = lock(&self.index_files);
+        let mut files = lock(&self.index_files);
         let before = (idx.offsets.len(), idx.times.len());
-        let written =
-            Self::write_entries_at(&self.dir, self.base_offset, files.as_ref(), idx, entries);
+        for (o, t) in entries {
+            idx.offsets.extend(o);
+            idx.times.extend(t);
+        }
+        let Some(f) = files.as_mut() else {
+            return Ok(());
+        };
+        if f.pending(idx) < PENDING_ENTRIES {
+            return Ok(());
+        }
+        let written = f.write_pending(&self.dir, self.base_offset, idx);
         if written.is_err() {
-            // The caller cuts the log back: forget the entries too (the
-            // bytes written to the files are overwritten by the next ones).
+            // The caller cuts the log back: forget this append's entries
+            // too (the bytes written to the files are overwritten by the
+            // next ones); earlier ones stay pending.
             idx.offsets.truncate(before.0);
             idx.times.truncate(before.1);
+            f.written = (f.written.0.min(before.0), f.written.1.min(before.1));
         }
         written
-    }
-
-    fn write_entries_at(
-        dir: &Path,
-        base: u64,
-        files: Option<&IndexFiles>,
-        idx: &mut Indexes,
-        entries: &[(Option<OffsetEntry>, Option<TimeEntry>)],
-    ) -> Result<()> {
-        for (o, t) in entries {
-            if let Some(o) = o {
-                if let Some(f) = files {
-                    let pos = (idx.offsets.len() * OFFSET_ENTRY_BYTES) as u64;
-                    write_all_at(f.offsets.as_ref(), &o.encode(), pos).map_err(|e| {
-                        Error::io("append", file_path(dir, base, FileKind::Index), e)
-                    })?;
-                }
-                idx.offsets.push(*o);
-            }
-            if let Some(t) = t {
-                if let Some(f) = files {
-                    let pos = (idx.times.len() * TIME_ENTRY_BYTES) as u64;
-                    write_all_at(f.times.as_ref(), &t.encode(), pos).map_err(|e| {
-                        Error::io("append", file_path(dir, base, FileKind::TimeIndex), e)
-                    })?;
-                }
-                idx.times.push(*t);
-            }
-        }
-        Ok(())
     }
 
     /// Makes bytes up to `size` visible to readers. `offset_of_max` is the
@@ -765,7 +804,11 @@ impl Segment {
         self.log
             .sync_data()
             .map_err(|e| Error::io("fsync", self.path(FileKind::Log), e))?;
-        if let Some(f) = lock(&self.index_files).as_ref() {
+        let idx = self.indexes.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(f) = lock(&self.index_files).as_mut() {
+            if let Some(idx) = idx.as_ref() {
+                f.write_pending_or_defer(&self.dir, self.base_offset, idx)?;
+            }
             f.offsets
                 .sync_data()
                 .map_err(|e| Error::io("fsync", self.path(FileKind::Index), e))?;
@@ -891,15 +934,17 @@ impl Segment {
         {
             self.cut_file(size)?;
         }
-        let (n_off, n_time) = {
-            let g = self.indexes.read().unwrap_or_else(PoisonError::into_inner);
-            g.as_ref()
-                .map_or((0, 0), |i| (i.offsets.len(), i.times.len()))
-        };
         self.log
             .sync_data()
             .map_err(|e| Error::io("fsync", self.path(FileKind::Log), e))?;
-        if let Some(f) = lock(&self.index_files).take() {
+        let idx = self.indexes.read().unwrap_or_else(PoisonError::into_inner);
+        let mut files = lock(&self.index_files);
+        if let (Some(f), Some(idx)) = (files.as_mut(), idx.as_ref()) {
+            f.write_pending_or_defer(&self.dir, self.base_offset, idx)?;
+        }
+        if let Some(f) = files.take() {
+            // What the files hold: every entry, or a prefix on a full disk.
+            let (n_off, n_time) = f.written;
             let trim = |file: &Arc<dyn FsFile>, len: usize, kind: FileKind| -> Result<()> {
                 file.set_len(len as u64)
                     .map_err(|e| Error::io("trim", self.path(kind), e))?;
@@ -934,7 +979,12 @@ impl Segment {
         self.log
             .sync_data()
             .map_err(|e| Error::io("fsync", self.path(FileKind::Log), e))?;
-        if let Some(f) = lock(&self.index_files).as_ref() {
+        if let Some(f) = lock(&self.index_files).as_mut() {
+            f.written = (
+                f.written.0.min(idx.offsets.len()),
+                f.written.1.min(idx.times.len()),
+            );
+            f.write_pending_or_defer(&self.dir, self.base_offset, idx)?;
             // Zero the entries past the cut in the preallocated files.
             let zero_from = |file: &Arc<dyn FsFile>, from: usize, kind: FileKind| -> Result<()> {
                 let len = file
