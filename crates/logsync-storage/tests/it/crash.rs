@@ -523,6 +523,78 @@ fn reserved_blocks_take_appends_on_a_full_disk_and_are_given_back_at_close() {
     assert_eq!(log.log_end_offset(), Offset(step + 1));
 }
 
+#[test]
+fn index_entries_reach_the_files_at_a_flush_and_are_rebuilt_after_a_crash() {
+    // One segment, an entry for nearly every batch, fewer than the 64 an
+    // active segment keeps in memory before writing them out.
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        segment_index_bytes: 1 << 16,
+        index_interval_bytes: 32,
+        ..config()
+    };
+    let (fs, dynfs, log) = filled_sim_log(10, &config, 20);
+    let index = Path::new(SIM_DIR).join("00000000000000000000.index");
+    let held = |fs: &SimFs| -> Vec<Vec<u8>> {
+        let bytes = fs.read_file(&index).expect("index file");
+        bytes
+            .chunks_exact(8)
+            .take_while(|e| e.iter().any(|&b| b != 0))
+            .map(<[u8]>::to_vec)
+            .collect()
+    };
+    assert!(held(&fs).is_empty(), "entries pending, not yet written");
+    log.flush().expect("flush");
+    let flushed = held(&fs);
+    assert!(
+        flushed.len() >= 15,
+        "{} entries after the flush",
+        flushed.len()
+    );
+    // Pending again, then a crash: what the flush wrote survives, the rest
+    // is rebuilt by recovery.
+    for step in 20..40 {
+        log.append_records(&[rec(step)]).expect("append");
+    }
+    fs.crash();
+    drop(log);
+    fs.reboot();
+    assert_eq!(held(&fs).get(..flushed.len()), Some(&flushed[..]));
+    let log =
+        Log::open_with(Path::new(SIM_DIR), config.clone(), Arc::clone(&dynfs)).expect("reopen");
+    assert_eq!(log.log_end_offset(), Offset(40), "every append was synced");
+    for step in 0..40 {
+        let got = log.records(Offset(step), 1).expect("read").next();
+        let r = got.expect("a record").expect("decodes");
+        assert_eq!(
+            r.value.as_deref(),
+            Some(&value_for(step)[..]),
+            "offset {step}"
+        );
+        assert_eq!(
+            log.offset_for_timestamp(TimestampMs(step as i64))
+                .expect("lookup"),
+            Some(Offset(step))
+        );
+    }
+    log.close().expect("close");
+    drop(log);
+    let closed = held(&fs);
+    assert!(
+        closed.len() >= 35,
+        "{} entries after the close",
+        closed.len()
+    );
+    assert_eq!(closed.get(..flushed.len()), Some(&flushed[..]));
+    let seg = logsync_storage::segment::Segment::open(&dynfs, Path::new(SIM_DIR), 0, 32)
+        .expect("segment");
+    assert_eq!(
+        seg.raw_index_entries().offsets.len(),
+        closed.len(),
+        "all entries valid"
+    );
+}
+
 const SIM_DIR: &str = "/sim/p-0";
 
 /// A log on a fresh `SimFs` (seeded with `seed`) at [`SIM_DIR`], holding
