@@ -389,3 +389,59 @@ fn append_info_gives_the_segment_and_file_position_of_the_batch() {
     }
     assert!(log.segments().len() > 2, "the appends rolled segments");
 }
+
+#[test]
+fn blocks_reserved_ahead_on_a_real_file_system_are_given_back_at_roll_and_close() {
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = LogConfig {
+        segment_bytes: 256 << 10,
+        preallocate_bytes: 128 << 10,
+        fsync: logsync_storage::FsyncPolicy::Never,
+        ..LogConfig::default()
+    };
+    let log = Log::open(dir.path(), config.clone()).expect("open");
+    fill(&log, 2_000);
+    let stats = log.stats().expect("stats");
+    assert!(stats.segments.len() > 1, "rolled: {}", stats.segments.len());
+    // (blocks, length) of each .log file.
+    let files = || -> Vec<(u64, u64)> {
+        let mut logs: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("read dir")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .collect();
+        logs.sort();
+        logs.iter()
+            .map(|p| {
+                let m = std::fs::metadata(p).expect("stat");
+                (m.blocks() * 512, m.len())
+            })
+            .collect()
+    };
+    // Where the file system can reserve (ext4, XFS, tmpfs) the active
+    // segment holds blocks past its end; the sealed ones never do.
+    let open = files();
+    let (active, sealed) = open.split_last().expect("segments");
+    for &(blocks, len) in sealed {
+        assert!(
+            blocks <= len.next_multiple_of(4096) + 4096,
+            "sealed: {blocks} blocks for {len} bytes"
+        );
+    }
+    println!(
+        "active segment: {} bytes of blocks for {} bytes of data",
+        active.0, active.1
+    );
+    log.close().expect("close");
+    drop(log);
+    for (blocks, len) in files() {
+        assert!(
+            blocks <= len.next_multiple_of(4096) + 4096,
+            "closed: {blocks} blocks for {len} bytes"
+        );
+    }
+    let log = Log::open(dir.path(), config).expect("reopen");
+    assert_eq!(values(&log, 0).len(), 2_000);
+    assert_eq!(values(&log, 1_999), vec![value_for(1_999)]);
+}
