@@ -45,6 +45,9 @@ pub struct Faults {
     pub max_write_bytes: Option<usize>,
     /// Crash after this many more mutating operations (0 = at the next one).
     pub crash_after_ops: Option<u64>,
+    /// Writes to files whose name ends with this fail with `StorageFull`
+    /// (ENOSPC) before writing anything, whatever the capacity.
+    pub full_for_suffix: Option<String>,
 }
 
 #[derive(Debug)]
@@ -148,7 +151,9 @@ impl SimFs {
                         .unwrap_or_default(),
                 );
             }
-            *allocated = (*allocated).min(kept.len());
+            // Blocks stay allocated (a reservation past the end survives a
+            // crash on ext4 once its metadata is committed; assume it was).
+            *allocated = (*allocated).max(kept.len());
             *data = kept.clone();
             *synced = kept;
         }
@@ -237,6 +242,8 @@ struct SimFile {
     inode: InodeRef,
     generation: u64,
     writable: bool,
+    /// The name it was opened by (for `Faults::full_for_suffix`).
+    path: PathBuf,
 }
 
 impl FsFile for SimFile {
@@ -260,6 +267,11 @@ impl FsFile for SimFile {
         }
         let mut st = self.fs.st();
         tick(&mut st, self.generation)?;
+        if let Some(suffix) = &st.faults.full_for_suffix
+            && self.path.to_string_lossy().ends_with(suffix.as_str())
+        {
+            return Err(io::Error::from(io::ErrorKind::StorageFull));
+        }
         let mut n = buf.len();
         if let Some(max) = st.faults.max_write_bytes {
             n = n.min(max.max(1));
@@ -403,6 +415,7 @@ impl FileSystem for SimFs {
             inode,
             generation,
             writable: mode != OpenMode::Read,
+            path: path.to_path_buf(),
         }))
     }
 

@@ -262,6 +262,9 @@ fn recover(segments: &[Arc<Segment>], checkpoint: &Checkpoint, config: &LogConfi
     for (i, seg) in segments.iter().enumerate().skip(first) {
         let (out, mut idx, builder) = scan_segment(seg, checkpoint, config)?;
         match out.stop {
+            // Give back blocks a crash left reserved past the end (a torn
+            // tail's cut does that too).
+            None if i == last => seg.cut_file(out.valid_end)?,
             None => {}
             Some(Stop::Torn { position, kind }) if i == last => {
                 if seg.only_zeros_from(position) {

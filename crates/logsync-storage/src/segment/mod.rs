@@ -46,17 +46,11 @@ impl IndexFiles {
     }
 
     /// Writes the entries of `idx` the files do not hold yet, one write
-    /// per file.
+    /// per file. Time entries first, and offset entries only once they are
+    /// written: the time file never covers less of the log than the offset
+    /// file, which is what loading and recovery assume (they rebuild time
+    /// entries only from the last offset entry on).
     fn write_pending(&mut self, dir: &Path, base: u64, idx: &Indexes) -> Result<()> {
-        if let Some(rest) = idx.offsets.get(self.written.0..)
-            && !rest.is_empty()
-        {
-            let bytes: Vec<u8> = rest.iter().flat_map(OffsetEntry::encode).collect();
-            let at = (self.written.0 * OFFSET_ENTRY_BYTES) as u64;
-            write_all_at(self.offsets.as_ref(), &bytes, at)
-                .map_err(|e| Error::io("append", file_path(dir, base, FileKind::Index), e))?;
-            self.written.0 = idx.offsets.len();
-        }
         if let Some(rest) = idx.times.get(self.written.1..)
             && !rest.is_empty()
         {
@@ -65,6 +59,15 @@ impl IndexFiles {
             write_all_at(self.times.as_ref(), &bytes, at)
                 .map_err(|e| Error::io("append", file_path(dir, base, FileKind::TimeIndex), e))?;
             self.written.1 = idx.times.len();
+        }
+        if let Some(rest) = idx.offsets.get(self.written.0..)
+            && !rest.is_empty()
+        {
+            let bytes: Vec<u8> = rest.iter().flat_map(OffsetEntry::encode).collect();
+            let at = (self.written.0 * OFFSET_ENTRY_BYTES) as u64;
+            write_all_at(self.offsets.as_ref(), &bytes, at)
+                .map_err(|e| Error::io("append", file_path(dir, base, FileKind::Index), e))?;
+            self.written.0 = idx.offsets.len();
         }
         Ok(())
     }
@@ -584,16 +587,18 @@ impl Segment {
 
     /// Writes all entries at the start of the (preallocated) index files, one
     /// write per file: a full 1 GiB segment has ~260k entries.
+    ///
+    /// On failure the files count as holding nothing, so that the next write
+    /// of pending entries rewrites whatever the segment then holds.
     fn write_entries(&self, files: &mut IndexFiles, idx: &Indexes) -> Result<()> {
         files.written = (0, 0);
         let offsets: Vec<u8> = idx.offsets.iter().flat_map(OffsetEntry::encode).collect();
         write_all_at(files.offsets.as_ref(), &offsets, 0)
             .map_err(|e| Error::io("write", self.path(FileKind::Index), e))?;
-        files.written.0 = idx.offsets.len();
         let times: Vec<u8> = idx.times.iter().flat_map(TimeEntry::encode).collect();
         write_all_at(files.times.as_ref(), &times, 0)
             .map_err(|e| Error::io("write", self.path(FileKind::TimeIndex), e))?;
-        files.written.1 = idx.times.len();
+        files.written = (idx.offsets.len(), idx.times.len());
         Ok(())
     }
 
@@ -805,10 +810,13 @@ impl Segment {
             .sync_data()
             .map_err(|e| Error::io("fsync", self.path(FileKind::Log), e))?;
         let idx = self.indexes.read().unwrap_or_else(PoisonError::into_inner);
-        if let Some(f) = lock(&self.index_files).as_mut() {
-            if let Some(idx) = idx.as_ref() {
-                f.write_pending_or_defer(&self.dir, self.base_offset, idx)?;
-            }
+        let mut files = lock(&self.index_files);
+        if let (Some(f), Some(idx)) = (files.as_mut(), idx.as_ref()) {
+            f.write_pending_or_defer(&self.dir, self.base_offset, idx)?;
+        }
+        // Readers waiting to load indexes need not wait for the fsyncs.
+        drop(idx);
+        if let Some(f) = files.as_ref() {
             f.offsets
                 .sync_data()
                 .map_err(|e| Error::io("fsync", self.path(FileKind::Index), e))?;
@@ -844,6 +852,9 @@ impl Segment {
             .and_then(|()| self.reserve_index_entries(to - from));
         if let Err(e) = reserved {
             tracing::debug!(segment = %self.path(FileKind::Log).display(), error = %e, "reserving blocks ahead failed; not trying again for this segment");
+            // A failed fallocate may have reserved part of the range (ext4
+            // and XFS keep it): give that back, the disk is nearly full.
+            let _ = self.cut_file(self.size());
             self.allocated_to.store(u64::MAX, Ordering::Release);
             return;
         }
@@ -862,11 +873,14 @@ impl Segment {
         let Some(f) = files.as_ref() else {
             return Ok(());
         };
+        // From what the files hold: pending entries need room too.
         let entries = bytes / u64::from(self.index_interval.max(1)) + 2;
-        let o = OFFSET_ENTRY_BYTES as u64;
-        let t = TIME_ENTRY_BYTES as u64;
-        f.offsets.allocate(n_off as u64 * o, entries * o)?;
-        f.times.allocate(n_time as u64 * t, entries * t)
+        let reserve = |file: &Arc<dyn FsFile>, written: usize, held: usize, size: usize| {
+            let pending = held.saturating_sub(written) as u64;
+            file.allocate((written * size) as u64, (pending + entries) * size as u64)
+        };
+        reserve(&f.times, f.written.1, n_time, TIME_ENTRY_BYTES)?;
+        reserve(&f.offsets, f.written.0, n_off, OFFSET_ENTRY_BYTES)
     }
 
     /// Writes zeros after the data so that the file already reaches past
@@ -926,7 +940,13 @@ impl Segment {
     /// I/O errors (a failed fsync poisons the log).
     pub fn seal(&self, final_time_entry: Option<TimeEntry>) -> Result<()> {
         if let Some(t) = final_time_entry {
-            self.write_batches(&[], self.size(), &[(None, Some(t))])?;
+            // Written to the files with the other pending entries below.
+            self.indexes
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_or_insert_with(Indexes::default)
+                .times
+                .push(t);
         }
         let size = self.size();
         if self.zeroed_to.load(Ordering::Acquire) > size
@@ -942,6 +962,7 @@ impl Segment {
         if let (Some(f), Some(idx)) = (files.as_mut(), idx.as_ref()) {
             f.write_pending_or_defer(&self.dir, self.base_offset, idx)?;
         }
+        drop(idx);
         if let Some(f) = files.take() {
             // What the files hold: every entry, or a prefix on a full disk.
             let (n_off, n_time) = f.written;

@@ -595,6 +595,148 @@ fn index_entries_reach_the_files_at_a_flush_and_are_rebuilt_after_a_crash() {
     );
 }
 
+#[test]
+fn time_lookups_stay_right_after_a_full_disk_deferred_index_writes_and_a_crash() {
+    // Timestamps rising with dips, an index entry for every batch, no
+    // blocks reserved ahead: writing the pending index entries at a flush
+    // meets the full disk at every possible byte, while the checkpoint may
+    // still fit. Whatever the files end up holding, a reopened log must
+    // answer time lookups as a scan of its records would.
+    let ts = |step: u64| TimestampMs((step * 10) as i64 - ((step % 3) * 25) as i64);
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        segment_index_bytes: 1 << 16,
+        index_interval_bytes: 1,
+        zero_ahead_bytes: 0,
+        preallocate_bytes: 0,
+        retention_ms: None,
+        ..config()
+    };
+    let dir = Path::new(SIM_DIR);
+    for extra in (0..1200).step_by(37) {
+        let fs = Arc::new(SimFs::new(extra));
+        let dynfs: Arc<dyn FileSystem> = fs.clone();
+        let log = Log::open_with(dir, config.clone(), Arc::clone(&dynfs)).expect("open");
+        for step in 0..100 {
+            log.append_records(&[Record::new(None, &value_for(step), ts(step))])
+                .expect("append");
+        }
+        fs.set_faults(Faults {
+            capacity_bytes: Some(fs.bytes_held() + extra),
+            ..Faults::default()
+        });
+        let _ = log.flush();
+        fs.crash();
+        drop(log);
+        fs.reboot();
+        let log = Log::open_with(dir, config.clone(), Arc::clone(&dynfs)).expect("reopen");
+        assert_eq!(log.log_end_offset(), Offset(100), "extra {extra}");
+        for target in (0..1000).step_by(3) {
+            let want = (0..100).find(|&s| ts(s).0 >= target).map(Offset);
+            assert_eq!(
+                log.offset_for_timestamp(TimestampMs(target))
+                    .expect("lookup"),
+                want,
+                "extra {extra}, timestamp {target}"
+            );
+        }
+        log.close().expect("close");
+    }
+}
+
+#[test]
+fn time_entries_that_cannot_be_written_hold_back_the_offset_entries_too() {
+    // The greatest timestamp sits mid-segment. If the offset entries
+    // reached the files while the time entries did not, loading would
+    // rebuild time entries only from the last offset entry and miss it.
+    let ts = |step: u64| TimestampMs(if step == 30 { 10_000 } else { step as i64 * 10 });
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        segment_index_bytes: 1 << 16,
+        index_interval_bytes: 1,
+        ..config()
+    };
+    let fs = Arc::new(SimFs::new(12));
+    let dynfs: Arc<dyn FileSystem> = fs.clone();
+    let dir = Path::new(SIM_DIR);
+    let log = Log::open_with(dir, config.clone(), Arc::clone(&dynfs)).expect("open");
+    for step in 0..40 {
+        log.append_records(&[Record::new(None, &value_for(step), ts(step))])
+            .expect("append");
+    }
+    fs.set_faults(Faults {
+        full_for_suffix: Some(".timeindex".to_owned()),
+        ..Faults::default()
+    });
+    log.close()
+        .expect("close: the entries stay out of the files");
+    drop(log);
+    fs.set_faults(Faults::default());
+    let log = Log::open_with(dir, config, dynfs).expect("reopen");
+    assert_eq!(
+        log.offset_for_timestamp(TimestampMs(5_000))
+            .expect("lookup"),
+        Some(Offset(30))
+    );
+    assert_eq!(
+        log.offset_for_timestamp(TimestampMs(10_001))
+            .expect("lookup"),
+        None
+    );
+}
+
+#[test]
+fn a_reservation_that_fails_in_part_is_given_back() {
+    let fs = Arc::new(SimFs::new(13));
+    let dynfs: Arc<dyn FileSystem> = fs.clone();
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        preallocate_bytes: 64 << 10,
+        zero_ahead_bytes: 0,
+        ..config()
+    };
+    let log = Log::open_with(Path::new(SIM_DIR), config, Arc::clone(&dynfs)).expect("open");
+    // Room for 10 KiB: the 64 KiB reservation fails after taking it all.
+    fs.set_faults(Faults {
+        capacity_bytes: Some(fs.bytes_held() + (10 << 10)),
+        ..Faults::default()
+    });
+    log.append_records(&[rec(0)])
+        .expect("append without a reservation");
+    log.flush()
+        .expect("the checkpoint finds the room the reservation left");
+    log.close().expect("close");
+}
+
+#[test]
+fn blocks_a_crash_left_reserved_are_given_back_by_recovery() {
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        preallocate_bytes: 64 << 10,
+        zero_ahead_bytes: 0,
+        ..config()
+    };
+    let (fs, dynfs, log) = filled_sim_log(14, &config, 5);
+    fs.crash();
+    drop(log);
+    fs.reboot();
+    let log = Log::open_with(Path::new(SIM_DIR), config, dynfs).expect("recover");
+    assert_eq!(log.log_end_offset(), Offset(5));
+    log.close().expect("close");
+    drop(log);
+    let files: u64 = fs
+        .paths()
+        .iter()
+        .filter_map(|p| fs.read_file(p))
+        .map(|b| b.len() as u64)
+        .sum();
+    assert_eq!(
+        fs.bytes_held(),
+        files,
+        "no blocks held past the files' ends"
+    );
+}
+
 const SIM_DIR: &str = "/sim/p-0";
 
 /// A log on a fresh `SimFs` (seeded with `seed`) at [`SIM_DIR`], holding
