@@ -417,15 +417,7 @@ fn zeros_ahead_are_best_effort_on_a_full_disk_and_cut_at_close() {
         capacity_bytes: Some(capacity),
         ..Faults::default()
     });
-    let mut step = 1;
-    let err = loop {
-        match log.append_records(&[rec(step)]) {
-            Ok(_) if step < 100_000 => step += 1,
-            Ok(_) => panic!("the disk never filled"),
-            Err(e) => break e,
-        }
-    };
-    assert!(matches!(err, Error::DiskFull { .. }), "{err}");
+    let step = append_until_full(&log, 1);
     assert!(
         fs.bytes_held() + 1_000 > capacity,
         "the room went to records, not zeros: {} of {capacity}",
@@ -486,15 +478,7 @@ fn reserved_blocks_take_appends_on_a_full_disk_and_are_given_back_at_close() {
         capacity_bytes: Some(reserved),
         ..Faults::default()
     });
-    let mut step = 1;
-    let err = loop {
-        match log.append_records(&[rec(step)]) {
-            Ok(_) if step < 100_000 => step += 1,
-            Ok(_) => panic!("the disk never filled"),
-            Err(e) => break e,
-        }
-    };
-    assert!(matches!(err, Error::DiskFull { .. }), "{err}");
+    let step = append_until_full(&log, 1);
     let written = log.stats().expect("stats").size_bytes;
     assert!(
         written > data + (60 << 10),
@@ -512,12 +496,7 @@ fn reserved_blocks_take_appends_on_a_full_disk_and_are_given_back_at_close() {
     let bytes = fs.read_file(&seg).expect("segment");
     let batches = logsync_storage::batch::split_batches(&bytes.clone().into()).expect("valid");
     assert_eq!(batches.len() as u64, step + 1, "one batch per append");
-    let files: u64 = fs
-        .paths()
-        .iter()
-        .filter_map(|p| fs.read_file(p))
-        .map(|b| b.len() as u64)
-        .sum();
+    let files = bytes_in_files(&fs);
     assert_eq!(fs.bytes_held(), files, "the reservation was given back");
     let log = Log::open_with(dir, config, dynfs).expect("reopen");
     assert_eq!(log.log_end_offset(), Offset(step + 1));
@@ -724,12 +703,7 @@ fn blocks_a_crash_left_reserved_are_given_back_by_recovery() {
     assert_eq!(log.log_end_offset(), Offset(5));
     log.close().expect("close");
     drop(log);
-    let files: u64 = fs
-        .paths()
-        .iter()
-        .filter_map(|p| fs.read_file(p))
-        .map(|b| b.len() as u64)
-        .sum();
+    let files = bytes_in_files(&fs);
     assert_eq!(
         fs.bytes_held(),
         files,
@@ -738,6 +712,32 @@ fn blocks_a_crash_left_reserved_are_given_back_by_recovery() {
 }
 
 const SIM_DIR: &str = "/sim/p-0";
+
+/// Appends one record a step from `first` on until an append fails, which
+/// must be for a full disk; returns the step that failed.
+fn append_until_full(log: &Log, first: u64) -> u64 {
+    let mut step = first;
+    loop {
+        match log.append_records(&[rec(step)]) {
+            Ok(_) if step < first + 100_000 => step += 1,
+            Ok(_) => panic!("the disk never filled"),
+            Err(e) => {
+                assert!(matches!(e, Error::DiskFull { .. }), "{e}");
+                return step;
+            }
+        }
+    }
+}
+
+/// Bytes of every file as reads see them (what the disk holds when no
+/// blocks are reserved past the files' ends).
+fn bytes_in_files(fs: &SimFs) -> u64 {
+    fs.paths()
+        .iter()
+        .filter_map(|p| fs.read_file(p))
+        .map(|b| b.len() as u64)
+        .sum()
+}
 
 /// A log on a fresh `SimFs` (seeded with `seed`) at [`SIM_DIR`], holding
 /// `records` records appended one per batch.
