@@ -263,6 +263,17 @@ impl RecordRef<'_> {
     }
 }
 
+/// One record's fields as [`RecordCursor::frame_one`] found them.
+struct Framed<'a> {
+    offset_delta: i64,
+    ts_delta: i64,
+    key: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
+    /// The headers' bytes (already checked) and how many there are.
+    headers: &'a [u8],
+    header_count: usize,
+}
+
 /// Decoding state over the records part of one batch. The bytes are passed to
 /// each call so that borrowed and owned iteration share this one decoder.
 #[derive(Debug, Clone)]
@@ -279,6 +290,7 @@ pub struct RecordCursor {
     override_timestamp: Option<i64>,
 }
 
+#[inline(always)]
 fn take_varint(buf: &[u8], pos: &mut usize, what: &'static str) -> Result<i32, CorruptKind> {
     let (v, n) =
         get_varint(buf.get(*pos..).unwrap_or_default()).ok_or(CorruptKind::BadRecord(what))?;
@@ -286,6 +298,7 @@ fn take_varint(buf: &[u8], pos: &mut usize, what: &'static str) -> Result<i32, C
     Ok(v)
 }
 
+#[inline(always)]
 fn take_bytes<'a>(
     buf: &'a [u8],
     pos: &mut usize,
@@ -329,7 +342,9 @@ impl RecordCursor {
         }
     }
 
-    fn decode_one<'a>(&mut self, buf: &'a [u8]) -> Result<RecordRef<'a>, CorruptKind> {
+    /// Checks the next record's framing and fields (headers included) and
+    /// moves past it, without collecting its headers.
+    fn frame_one<'a>(&mut self, buf: &'a [u8]) -> Result<Framed<'a>, CorruptKind> {
         let pos = &mut self.pos;
         let len = take_varint(buf, pos, "record length")?;
         if len < 1 || *pos + len as usize > buf.len() {
@@ -351,27 +366,50 @@ impl RecordCursor {
         if count < 0 || count as usize > end.saturating_sub(*pos) / 2 {
             return Err(CorruptKind::BadRecord("header count"));
         }
-        let mut headers = Vec::with_capacity(count as usize);
+        let headers_at = *pos;
         for _ in 0..count {
-            let key = take_bytes(buf, pos, end, "header key")?
+            take_bytes(buf, pos, end, "header key")?
                 .ok_or(CorruptKind::BadRecord("null header key"))?;
-            let value = take_bytes(buf, pos, end, "header value")?;
-            headers.push((key, value));
+            take_bytes(buf, pos, end, "header value")?;
         }
         if *pos != end {
             return Err(CorruptKind::BadRecord(
                 "record length does not match its fields",
             ));
         }
-        let timestamp = match self.override_timestamp {
-            Some(ts) => ts,
-            None => self.base_timestamp.wrapping_add(ts_delta),
-        };
-        Ok(RecordRef {
-            offset: Offset(self.base_offset.saturating_add(offset_delta) as u64),
-            timestamp: TimestampMs(timestamp),
+        Ok(Framed {
+            offset_delta,
+            ts_delta,
             key,
             value,
+            headers: buf.get(headers_at..end).unwrap_or_default(),
+            header_count: count as usize,
+        })
+    }
+
+    fn decode_one<'a>(&mut self, buf: &'a [u8]) -> Result<RecordRef<'a>, CorruptKind> {
+        let f = self.frame_one(buf)?;
+        // The headers were checked by `frame_one`: read them again.
+        let mut headers = Vec::new();
+        if f.header_count > 0 {
+            headers.reserve_exact(f.header_count);
+            let mut at = 0;
+            for _ in 0..f.header_count {
+                let key = take_bytes(f.headers, &mut at, f.headers.len(), "header key")?
+                    .ok_or(CorruptKind::BadRecord("null header key"))?;
+                let value = take_bytes(f.headers, &mut at, f.headers.len(), "header value")?;
+                headers.push((key, value));
+            }
+        }
+        let timestamp = match self.override_timestamp {
+            Some(ts) => ts,
+            None => self.base_timestamp.wrapping_add(f.ts_delta),
+        };
+        Ok(RecordRef {
+            offset: Offset(self.base_offset.saturating_add(f.offset_delta) as u64),
+            timestamp: TimestampMs(timestamp),
+            key: f.key,
+            value: f.value,
             headers,
         })
     }
@@ -414,7 +452,7 @@ impl RecordCursor {
                     found: found + 1,
                 });
             }
-            if self.decode_one(buf)?.key.is_none() {
+            if self.frame_one(buf)?.key.is_none() {
                 keyless += 1;
             }
             found += 1;

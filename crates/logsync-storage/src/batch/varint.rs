@@ -29,7 +29,18 @@ pub fn varlong_len(v: i64) -> usize {
 /// Reads a zig-zag varlong from the front of `buf`, returning it and its length.
 /// `None` if the bytes end first or the encoding is longer than 10 bytes.
 #[must_use]
+#[inline]
 pub fn get_varlong(buf: &[u8]) -> Option<(i64, usize)> {
+    let unzig = |u: u64| ((u >> 1) as i64) ^ -((u & 1) as i64);
+    // One and two bytes without the loop: every length under 8 KiB, every
+    // offset delta under 8,192, every small timestamp delta.
+    match *buf {
+        [b0, ..] if b0 < 0x80 => return Some((unzig(u64::from(b0)), 1)),
+        [b0, b1, ..] if b1 < 0x80 => {
+            return Some((unzig(u64::from(b0 & 0x7f) | (u64::from(b1) << 7)), 2));
+        }
+        _ => {}
+    }
     let mut u: u64 = 0;
     for (i, &b) in buf.iter().enumerate().take(MAX_VARLONG_BYTES) {
         u |= u64::from(b & 0x7f) << (7 * i);
@@ -43,6 +54,7 @@ pub fn get_varlong(buf: &[u8]) -> Option<(i64, usize)> {
 
 /// Reads a zig-zag varint that must fit in 32 bits.
 #[must_use]
+#[inline]
 pub fn get_varint(buf: &[u8]) -> Option<(i32, usize)> {
     let (v, n) = get_varlong(buf)?;
     Some((i32::try_from(v).ok()?, n))
@@ -70,6 +82,30 @@ mod tests {
             put_varlong(&mut out, v);
             assert_eq!(out.len(), varlong_len(v), "{v}");
             assert_eq!(get_varlong(&out), Some((v, out.len())), "{v}");
+        }
+    }
+
+    #[test]
+    fn the_short_paths_agree_with_the_loop_on_every_two_byte_prefix() {
+        // The loop the fast paths stand in for.
+        let slow = |buf: &[u8]| -> Option<(i64, usize)> {
+            let mut u: u64 = 0;
+            for (i, &b) in buf.iter().enumerate().take(MAX_VARLONG_BYTES) {
+                u |= u64::from(b & 0x7f) << (7 * i);
+                if b & 0x80 == 0 {
+                    return Some((((u >> 1) as i64) ^ -((u & 1) as i64), i + 1));
+                }
+            }
+            None
+        };
+        for b0 in 0..=255u8 {
+            assert_eq!(get_varlong(&[b0]), slow(&[b0]), "{b0}");
+            for b1 in 0..=255u8 {
+                for tail in [&[][..], &[0x01], &[0x81, 0x02]] {
+                    let buf = [&[b0, b1][..], tail].concat();
+                    assert_eq!(get_varlong(&buf), slow(&buf), "{buf:?}");
+                }
+            }
         }
     }
 
