@@ -837,8 +837,8 @@ impl Segment {
     /// Nothing on disk changes meaning (the size is still the end of the
     /// data); the reservation past the end is given back when the segment
     /// is sealed or cut. Best effort: on any failure (a full disk, a file
-    /// system without `fallocate`) this segment stops trying and appends
-    /// allocate as they go.
+    /// system without `fallocate`) what it may have reserved is given back,
+    /// this segment stops trying and appends allocate as they go.
     pub fn preallocate(&self, need: u64, step: u64, limit: u64) {
         let allocated = self.allocated_to.load(Ordering::Acquire);
         if need <= allocated {
