@@ -46,30 +46,31 @@ impl IndexFiles {
     }
 
     /// Writes the entries of `idx` the files do not hold yet, one write
-    /// per file. Time entries first, and offset entries only once they are
-    /// written: the time file never covers less of the log than the offset
-    /// file, which is what loading and recovery assume (they rebuild time
-    /// entries only from the last offset entry on).
-    fn write_pending(&mut self, dir: &Path, base: u64, idx: &Indexes) -> Result<()> {
-        if let Some(rest) = idx.times.get(self.written.1..)
-            && !rest.is_empty()
-        {
-            let bytes: Vec<u8> = rest.iter().flat_map(TimeEntry::encode).collect();
-            let at = (self.written.1 * TIME_ENTRY_BYTES) as u64;
-            write_all_at(self.times.as_ref(), &bytes, at)
-                .map_err(|e| Error::io("append", file_path(dir, base, FileKind::TimeIndex), e))?;
-            self.written.1 = idx.times.len();
-        }
-        if let Some(rest) = idx.offsets.get(self.written.0..)
-            && !rest.is_empty()
-        {
-            let bytes: Vec<u8> = rest.iter().flat_map(OffsetEntry::encode).collect();
-            let at = (self.written.0 * OFFSET_ENTRY_BYTES) as u64;
-            write_all_at(self.offsets.as_ref(), &bytes, at)
-                .map_err(|e| Error::io("append", file_path(dir, base, FileKind::Index), e))?;
-            self.written.0 = idx.offsets.len();
-        }
+    /// per file (`op` names it in errors). Time entries first, and offset
+    /// entries only once they are written: the time file never covers less
+    /// of the log than the offset file, which is what loading and recovery
+    /// assume (they rebuild time entries only from the last offset entry on).
+    fn write_pending_as(
+        &mut self,
+        op: &'static str,
+        dir: &Path,
+        base: u64,
+        idx: &Indexes,
+    ) -> Result<()> {
+        let path = |kind| file_path(dir, base, kind);
+        self.written.1 = write_from(self.times.as_ref(), &idx.times, self.written.1, |e| {
+            e.encode()
+        })
+        .map_err(|e| Error::io(op, path(FileKind::TimeIndex), e))?;
+        self.written.0 = write_from(self.offsets.as_ref(), &idx.offsets, self.written.0, |e| {
+            e.encode()
+        })
+        .map_err(|e| Error::io(op, path(FileKind::Index), e))?;
         Ok(())
+    }
+
+    fn write_pending(&mut self, dir: &Path, base: u64, idx: &Indexes) -> Result<()> {
+        self.write_pending_as("append", dir, base, idx)
     }
 
     /// [`IndexFiles::write_pending`], except that on a full disk the
@@ -92,6 +93,22 @@ impl IndexFiles {
             (&self.times, FileKind::TimeIndex, TIME_ENTRY_BYTES),
         ]
     }
+}
+
+/// Writes `entries[from..]` (each `N` bytes) at `from * N` in one write;
+/// returns how many entries the file then holds.
+fn write_from<E, const N: usize>(
+    file: &dyn FsFile,
+    entries: &[E],
+    from: usize,
+    encode: impl Fn(&E) -> [u8; N],
+) -> std::io::Result<usize> {
+    let Some(rest) = entries.get(from..).filter(|r| !r.is_empty()) else {
+        return Ok(from);
+    };
+    let bytes: Vec<u8> = rest.iter().flat_map(encode).collect();
+    write_all_at(file, &bytes, (from * N) as u64)?;
+    Ok(entries.len())
 }
 
 /// What the segment holds, as far as readers may see.
@@ -592,14 +609,11 @@ impl Segment {
     /// of pending entries rewrites whatever the segment then holds.
     fn write_entries(&self, files: &mut IndexFiles, idx: &Indexes) -> Result<()> {
         files.written = (0, 0);
-        let offsets: Vec<u8> = idx.offsets.iter().flat_map(OffsetEntry::encode).collect();
-        write_all_at(files.offsets.as_ref(), &offsets, 0)
-            .map_err(|e| Error::io("write", self.path(FileKind::Index), e))?;
-        let times: Vec<u8> = idx.times.iter().flat_map(TimeEntry::encode).collect();
-        write_all_at(files.times.as_ref(), &times, 0)
-            .map_err(|e| Error::io("write", self.path(FileKind::TimeIndex), e))?;
-        files.written = (idx.offsets.len(), idx.times.len());
-        Ok(())
+        let written = files.write_pending_as("write", &self.dir, self.base_offset, idx);
+        if written.is_err() {
+            files.written = (0, 0);
+        }
+        written
     }
 
     /// Index entries as the files hold them, without the sanity check: the
