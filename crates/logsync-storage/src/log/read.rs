@@ -78,6 +78,19 @@ impl Log {
             let first = segments
                 .partition_point(|s| s.base_offset() <= offset.0)
                 .saturating_sub(1);
+            // A `truncate_prefix` between the range check and the snapshot
+            // may have removed the segment holding `offset`: reading on from
+            // the next one would skip offsets silently.
+            if segments
+                .get(first)
+                .is_some_and(|s| s.base_offset() > offset.0)
+            {
+                return Err(Error::OffsetOutOfRange {
+                    requested: offset,
+                    log_start: Offset(self.log_start.load(Ordering::Acquire)),
+                    log_end: Offset(end),
+                });
+            }
             for seg in segments.iter().skip(first) {
                 let outcome = seg.read_batches_checked(next, max_bytes, &mut out, verify_crc)?;
                 if let Some(n) = outcome.next {
